@@ -1,0 +1,66 @@
+"""Activity search and global state verbs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from sundial.api.call import Call
+from sundial.api.errors import ApiError
+from sundial.api.params import RESERVED_WORDS, Params
+from sundial.api.registry import ADMIN, USER, VerbRouter
+from sundial.config import split_path
+from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
+
+router = VerbRouter()
+
+
+class SearchParams(Params):
+    query: str = Field(default="*", max_length=MAX_QUERY_LENGTH)
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=1, ge=1, le=10000)
+    sort_by: str = "_id"
+    sort_dir: int = -1
+
+
+def search_cache_header(call: Call) -> None:
+    ttl = call.params.get("ttl", call.services.config.get("ttl", 300))
+    call.response_headers["Cache-Control"] = f"public, max-age={int(ttl) if str(ttl).isdigit() else 300}"
+
+
+@router.verb("search_activity", SearchParams, auth=ADMIN)
+async def search_activity(call: Call, p: SearchParams) -> dict[str, Any]:
+    """Search the activity log (`action:user_login`, `keywords:admin`, `date:>=2026-01-01`, PxQL)."""
+    try:
+        rows, total = await call.services.activity.search(p.query, offset=p.offset, limit=p.limit,
+                                                          sort_dir=p.sort_dir)
+    except QueryError as exc:
+        raise ApiError("api", str(exc)) from None
+    search_cache_header(call)
+    return {"code": 0, "rows": rows, "list": {"length": total}}
+
+
+@router.verb("get_global_state", auth=USER)
+async def get_global_state(call: Call, p: Params) -> dict[str, Any]:
+    """Runtime state such as `scheduler.enabled`."""
+    return {"code": 0, "state": call.services.state.state}
+
+
+@router.verb("update_global_state", auth=ADMIN)
+async def update_global_state(call: Call, p: Params) -> dict[str, Any]:
+    """Set state values by dot path, e.g. `{"scheduler.enabled": false}`; each key is audited."""
+    changes = p.fields_set()
+    if not changes:
+        raise ApiError("api", "No state keys were given.")
+    for key in changes:
+        if any(part in RESERVED_WORDS for part in split_path(key)) or not split_path(key):
+            raise ApiError("api", f"Invalid parameter: {key} (illegal key)")
+    services = call.services
+    async with services.storage.transaction() as tx:
+        await services.state.update(tx, changes)
+        for key, value in changes.items():
+            await services.activity.record(tx, "state_update", f"{key} = {value}", client=call.client,
+                                           username=call.user.actor, keywords=[key], key=key,
+                                           value=value)
+    return {"code": 0}

@@ -1,0 +1,188 @@
+"""Builds the conductor: wires the services, starts and stops them in a known order.
+
+Kept deliberately small: each domain owns its logic; this file only connects them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sundial import __version__
+from sundial.activity import ActivityLog
+from sundial.api import apikeys, misc, objects, system, users
+from sundial.api.dispatch import Dispatcher
+from sundial.api.registry import Registry, VerbRouter, openapi_document
+from sundial.auth.accounts import Accounts
+from sundial.auth.apikeys import ApiKeyService
+from sundial.auth.users import UserService
+from sundial.config import Config
+from sundial.housekeeping import nightly_log_rotation
+from sundial.logs import LogManager
+from sundial.objects import ObjectStore
+from sundial.seed import recover_admin, seed_first_start
+from sundial.services import Services
+from sundial.state import StateService
+from sundial.storage.engine import Storage, database_url
+from sundial.storage.lists import ConfigList
+from sundial.storage.migrate import migrate
+from sundial.storage.schema import CONFIG_LISTS
+
+ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, system.router]
+
+
+def host_id(config: Config) -> str:
+    return str(config.get("hostname") or socket.gethostname()).lower()
+
+
+def make_log_manager(config: Config, echo: bool = False) -> LogManager:
+    return LogManager(config.path("log_dir"), columns=list(config.get("log_columns")),
+                      filename=str(config.get("log_filename")),
+                      debug_level=int(config.get("debug_level")), hostname=host_id(config), echo=echo)
+
+
+def make_storage(config: Config) -> Storage:
+    url = database_url(str(config.get("Storage.url") or ""), config.path("Storage.sqlite_file"))
+    return Storage(url, schema=config.get("Storage.schema") or None,
+                   pool_size=int(config.get("Storage.pool_size", 5)))
+
+
+def build_services(config: Config, logs: LogManager) -> Services:
+    storage = make_storage(config)
+    lists = {name: ConfigList(storage, name) for name in CONFIG_LISTS}
+    activity = ActivityLog(storage, logs.logger("Transaction"))
+    user_service = UserService(storage, config)
+    return Services(
+        config=config, logs=logs, storage=storage, lists=lists, users=user_service,
+        accounts=Accounts(user_service, activity, lists["roles"]),
+        api_keys=ApiKeyService(lists["api_keys"]), activity=activity,
+        objects=ObjectStore(storage, activity), state=StateService(storage),
+        hostname=host_id(config), started=time.time())
+
+
+async def load_services(services: Services) -> None:
+    """Bring the schema up to date and load every in-memory list."""
+    await services.storage.prepare()
+    before, after = await migrate(services.storage)
+    if before != after:
+        services.logger("Storage").debug(2, f"Database schema migrated from {before or 'empty'} to {after}")
+    await asyncio.gather(*(items.load() for items in services.lists.values()))
+    await services.users.load()
+    await services.state.load()
+
+
+class Conductor:
+    """One conductor process: services plus the ASGI application that serves them."""
+
+    def __init__(self, config: Config, logs: LogManager) -> None:
+        self.config = config
+        self.logs = logs
+        self.log = logs.logger("Sundial")
+        self.services = build_services(config, logs)
+        self.registry = Registry(ROUTERS)
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        await load_services(self.services)
+        await seed_first_start(self.services)
+        if self.config.get("recover_admin"):
+            await recover_admin(self.services, str(self.config.get("recover_admin")))
+        self._tasks.append(asyncio.create_task(nightly_log_rotation(self.logs, self.config)))
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_soon)
+        self.log.debug(1, f"Sundial {__version__} conductor started on port "
+                          f"{self.config.get('WebServer.port')}", {"pid": __import__('os').getpid()})
+
+    def reload_soon(self) -> None:
+        """SIGHUP: re-read users and lists the CLI may have changed in the database."""
+        self._tasks.append(asyncio.create_task(self.reload()))
+
+    async def reload(self) -> None:
+        await asyncio.gather(*(items.load() for items in self.services.lists.values()))
+        await self.services.users.load()
+        self.log.debug(2, "Reloaded users and lists from the database (SIGHUP)")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.services.storage.close()
+        self.log.debug(1, "Conductor stopped")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def asgi(self) -> Starlette:
+        dispatcher = Dispatcher(self.services, self.registry)
+        methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+        routes = [
+            Route("/api/openapi.json", self.openapi, methods=["GET"]),
+            Route("/api/{ns:str}/{name:str}", _name_guard(dispatcher), methods=methods),
+            Route("/api/{ns:str}/{name:str}/{rest:path}", _name_guard(dispatcher), methods=methods),
+            Route("/health", self.health, methods=["GET", "HEAD"]),
+            Route("/", self.home, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, lifespan=self.lifespan,
+                         middleware=[Middleware(CorsPreflight)])
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(self.registry, __version__))
+
+    async def health(self, request: Request) -> Response:
+        primary = self.services.is_primary()
+        return JSONResponse({"code": 0 if primary else "master", "master": primary},
+                            status_code=200 if primary else 503)
+
+    async def home(self, request: Request) -> Response:
+        return Response("<!doctype html><title>Sundial</title><h1>Sundial</h1>"
+                        "<p>The conductor is running. The API lives under <code>/api/</code>.</p>",
+                        media_type="text/html")
+
+
+def _name_guard(dispatcher: Dispatcher) -> Any:
+    """Only `[A-Za-z0-9_]` of the verb name counts, as in xyOps routing."""
+
+    async def endpoint(request: Request) -> Response:
+        match = re.match(r"\w+", request.path_params["name"])
+        request.path_params["name"] = match.group(0) if match else ""
+        return await dispatcher(request)
+
+    return endpoint
+
+
+class CorsPreflight:
+    """Answer `OPTIONS` preflights the way xyOps does (echo origin and requested headers)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        response = Response(status_code=200, headers={
+            "Access-Control-Allow-Origin": headers.get("origin", "*"),
+            "Access-Control-Allow-Methods": "POST, GET, HEAD, OPTIONS",
+            "Access-Control-Allow-Headers": headers.get("access-control-request-headers", "*"),
+            "Access-Control-Max-Age": "1728000",
+        })
+        await response(scope, receive, send)

@@ -1,0 +1,287 @@
+"""The `sundial` command: run the conductor and administer it from a shell.
+
+Admin commands work on the database directly, so they help even when the web UI is
+unreachable or every admin password is lost; a running conductor is told to reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sundial import __version__
+from sundial.config import Config, ConfigError, ensure_secret_key, load_config, resolve_home, \
+    write_sample_config
+from sundial.pidfile import PidFileError, claim_pid_file, read_live_pid, release_pid_file
+
+app = typer.Typer(help="Sundial: job scheduler, workflow engine, fleet monitor and secrets vault.",
+                  no_args_is_help=True, add_completion=False)
+admin_app = typer.Typer(help="Manage users and API keys from the shell (works with the server "
+                             "stopped or running).", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+HomeOption = Annotated[Path | None, typer.Option(
+    "--home", envvar="SUNDIAL_HOME",
+    help="Home folder holding conf/, data/, logs/ and temp/ (default ~/.sundial).")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _cli_overrides(port: int | None, debug_level: int | None, settings: list[str]) -> dict[str, Any]:
+    from sundial.config import parse_env_value
+
+    overrides: dict[str, Any] = {}
+    if port is not None:
+        overrides["WebServer.port"] = port
+    if debug_level is not None:
+        overrides["debug_level"] = debug_level
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key] = parse_env_value(value)
+    return overrides
+
+
+def _load(home: Path | None, cli: dict[str, Any] | None = None) -> Config:
+    resolved = resolve_home(home)
+    for sub in ("conf", "data", "logs", "temp"):
+        (resolved / sub).mkdir(parents=True, exist_ok=True)
+    write_sample_config(resolved)
+    try:
+        return load_config(resolved, cli)
+    except ConfigError as exc:
+        _fail(f"Cannot start: {exc}")
+        raise  # unreachable; keeps type checkers calm
+
+
+@app.command()
+def start(
+    home: HomeOption = None,
+    foreground: Annotated[bool, typer.Option("--foreground", "-f",
+                                             help="Run in this terminal instead of in the background.")] = False,
+    echo: Annotated[bool, typer.Option("--echo", help="Mirror log lines to the console.")] = False,
+    port: Annotated[int | None, typer.Option(help="HTTP port (WebServer.port).")] = None,
+    debug_level: Annotated[int | None, typer.Option(help="Log verbosity, 1 to 10.")] = None,
+    setting: Annotated[list[str] | None, typer.Option(
+        "--set", help="Any config key, e.g. --set User.use_csrf=false (repeatable).")] = None,
+) -> None:
+    """Start the conductor (API, UI, scheduler) with its local satellite."""
+    cli = _cli_overrides(port, debug_level, setting or [])
+    config = _load(home, cli)
+    if not foreground:
+        _start_background(config, sys.argv[2:])
+        return
+    _run_foreground(config, echo or os.environ.get("SUNDIAL_echo") == "true")
+
+
+def _run_foreground(config: Config, echo: bool) -> None:
+    from sundial.server import serve
+
+    generated = ensure_secret_key(config)
+    pid_file = config.path("pid_file")
+    try:
+        claim_pid_file(pid_file)
+    except PidFileError as exc:
+        _fail(str(exc))
+    try:
+        asyncio.run(serve(config, echo=echo, generated_key=generated))
+    except ConfigError as exc:
+        _fail(f"Cannot start: {exc}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        release_pid_file(pid_file)
+
+
+def _start_background(config: Config, args: list[str]) -> None:
+    pid_file = config.path("pid_file")
+    running = read_live_pid(pid_file)
+    if running:
+        _fail(f"Sundial is already running (pid {running}).")
+    console = config.path("log_dir") / "console.log"
+    argv = [sys.executable, "-m", "sundial", "start", "--foreground", "--home", str(config.home),
+            *[a for a in args if a not in ("--foreground", "-f")]]
+    with open(console, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{config.get('WebServer.port')}"
+    if _wait_healthy(url, proc, timeout=30):
+        typer.echo(f"Sundial started (pid {proc.pid}) at {url}  (logs: {config.path('log_dir')})")
+        return
+    tail = console.read_text(errors="replace")[-2000:] if console.exists() else ""
+    _fail(f"Sundial did not come up within 30 s. Last console output:\n{tail}")
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code in (200, 503):
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@app.command()
+def stop(home: HomeOption = None,
+         timeout: Annotated[float, typer.Option(help="Seconds to wait before giving up.")] = 30) -> None:
+    """Stop the conductor gracefully (running jobs are told to finish or stop first)."""
+    config = _load(home)
+    pid = read_live_pid(config.path("pid_file"))
+    if not pid:
+        typer.echo("Sundial is not running.")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not _alive(pid):
+            typer.echo(f"Sundial stopped (pid {pid}).")
+            return
+        time.sleep(0.1)
+    _fail(f"Sundial (pid {pid}) did not stop within {timeout:.0f} s. It may still be finishing "
+          f"work; check logs/Sundial.log, or force it with: kill -9 {pid}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@app.command()
+def restart(home: HomeOption = None) -> None:
+    """Stop the conductor if it runs, then start it in the background."""
+    stop(home=home, timeout=30)
+    start(home=home, foreground=False, echo=False, port=None, debug_level=None, setting=None)
+
+
+@app.command()
+def status(home: HomeOption = None) -> None:
+    """Say whether the conductor runs, with its pid and URL (exit code 1 when stopped)."""
+    config = _load(home)
+    pid = read_live_pid(config.path("pid_file"))
+    if not pid:
+        typer.echo("Sundial is not running.")
+        raise typer.Exit(1)
+    typer.echo(f"Sundial is running (pid {pid}) at http://127.0.0.1:{config.get('WebServer.port')}")
+
+
+@app.command()
+def version() -> None:
+    """Print the Sundial version."""
+    typer.echo(f"Sundial {__version__}")
+
+
+# -- admin commands ------------------------------------------------------------------------
+
+def _admin_run(home: Path | None, action: Any) -> Any:
+    from sundial.admin_tools import run_offline
+
+    config = _load(home)
+    try:
+        result = asyncio.run(run_offline(config, action))
+    except ValueError as exc:
+        _fail(str(exc))
+    pid = read_live_pid(config.path("pid_file"))
+    if pid:
+        os.kill(pid, signal.SIGHUP)
+    return result
+
+
+@admin_app.command("create-user")
+def create_user(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="Password (prompted when omitted).")],
+    email: Annotated[str, typer.Option(help="E-mail address.")] = "",
+    full_name: Annotated[str, typer.Option(help="Display name.")] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="Grant the Administrator privilege.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Create a user account (use --admin for an administrator)."""
+    from sundial import admin_tools
+
+    _admin_run(home, lambda s: admin_tools.create_user(s, username, password, email, full_name, admin))
+    typer.echo(f"Created user {username}.")
+
+
+@admin_app.command("reset-password")
+def reset_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="New password (prompted when omitted).")],
+    home: HomeOption = None,
+) -> None:
+    """Set a new password for a user; also lifts a lockout."""
+    from sundial import admin_tools
+
+    _admin_run(home, lambda s: admin_tools.reset_password(s, username, password))
+    typer.echo(f"Password of {username} changed.")
+
+
+@admin_app.command("unlock")
+def unlock(username: str, home: HomeOption = None) -> None:
+    """Lift a lockout caused by repeated wrong passwords."""
+    from sundial import admin_tools
+
+    _admin_run(home, lambda s: admin_tools.unlock(s, username))
+    typer.echo(f"Unlocked {username}.")
+
+
+@admin_app.command("grant")
+def grant(username: str, privilege: str, home: HomeOption = None) -> None:
+    """Give a user one privilege (e.g. admin, create_events)."""
+    from sundial import admin_tools
+
+    _admin_run(home, lambda s: admin_tools.set_privilege(s, username, privilege, True))
+    typer.echo(f"Granted {privilege} to {username}.")
+
+
+@admin_app.command("revoke")
+def revoke(username: str, privilege: str, home: HomeOption = None) -> None:
+    """Take one privilege away from a user."""
+    from sundial import admin_tools
+
+    _admin_run(home, lambda s: admin_tools.set_privilege(s, username, privilege, False))
+    typer.echo(f"Revoked {privilege} from {username}.")
+
+
+@admin_app.command("create-api-key")
+def create_api_key(
+    title: str,
+    privilege: Annotated[list[str] | None, typer.Option(
+        "--privilege", "-p", help="Privilege to grant (repeatable), e.g. -p admin.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    from sundial import admin_tools
+
+    plain = _admin_run(home, lambda s: admin_tools.create_api_key(s, title, privilege or []))
+    typer.echo("API key created. Copy it now; it cannot be shown again:")
+    typer.echo(plain)
+
+
+def main() -> None:
+    app()

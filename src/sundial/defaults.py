@@ -1,0 +1,141 @@
+"""Built-in configuration defaults (the bottom layer) and the sample config written on first start.
+
+Key names and defaults follow the xyOps sample config so existing `conf/` folders work.
+The configuration reference in docs/ is generated from this module, so it cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_USER_PREFS: dict[str, Any] = {
+    "language": "", "region": "", "num_format": "", "hour_cycle": "h12", "timezone": "",
+    "color_acc": False, "privacy_mode": False, "notifications": False, "effects": True,
+    "page_info": True, "contrast": "auto", "motion": "auto", "volume": 7,
+    "filters": {"brightness": 100, "contrast": 100, "hue": 0, "saturation": 100, "sepia": 0,
+                "grayscale": 0},
+    "searches": [],
+}
+
+DEFAULTS: dict[str, Any] = {
+    "base_app_url": "http://localhost:5522",
+    "secret_key": "",
+    "hostname": "",
+    "masters": "",
+    "temp_dir": "temp",
+    "pid_file": "logs/sundial.pid",
+    "debug_level": 5,
+    "tick_precision_ms": 50,
+    "maintenance": "04:00",
+    "ttl": 300,
+    "file_expiration": "5 years",
+    "ping_freq_sec": 5,
+    "ping_timeout_sec": 30,
+    "max_jobs_per_min": 100,
+    "max_jobs_per_workflow": 1000,
+    "scheduler_stagger_ms": 50,
+    "dead_job_timeout": 120,
+    "job_env": {},
+    "tz": "",
+    "redirect_master_requests": False,
+    "recover_admin": "",
+    "config_overrides_file": "conf/overrides.json",
+    "hooks": {},
+    "default_user_privileges": {
+        "create_events": True, "edit_events": True, "run_jobs": True, "tag_jobs": True,
+        "create_tickets": True, "edit_tickets": True,
+    },
+    "default_user_prefs": DEFAULT_USER_PREFS,
+    "email_from": "admin@localhost",
+    "mail_settings": {"host": "localhost", "port": 25, "auth": {"user": "", "pass": ""}},
+    "email_format": "html",
+    "max_emails_per_day": 0,
+    "log_dir": "logs",
+    "log_filename": "[component].log",
+    "log_columns": ["hires_epoch", "date", "hostname", "pid", "component", "category", "code",
+                    "msg", "data"],
+    "log_archive_path": "logs/archives/[yyyy]/[mm]/[dd]/[filename]-[yyyy]-[mm]-[dd].log.gz",
+    "log_archive_keep": "30 days",
+    "log_crashes": True,
+    "db_maint": {"jobs": {"max_rows": 100000}, "alerts": {"max_rows": 100000},
+                 "snapshots": {"max_rows": 100000}, "activity": {"max_rows": 100000},
+                 "servers": {"max_rows": 10000}},
+    "airgap": {
+        "enabled": False,
+        "whitelist": ["127.0.0.1/32", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128",
+                      "fd00::/8", "169.254.0.0/16", "fe80::/10"],
+        "blacklist": [],
+    },
+    "local_satellite": {"enabled": True},
+    "satellite": {
+        "enable_version_checks": False,
+        "config": {"port": 5522, "secure": False, "host": "", "monitoring_enabled": True,
+                   "quickmon_enabled": True},
+    },
+    "multi": {"master_list_file": "conf/masters.json", "master_timeout_sec": 10,
+              "connect_timeout_sec": 3},
+    "client": {"name": "Sundial", "items_per_page": 50},
+    "Storage": {
+        "url": "",
+        "sqlite_file": "data/sundial.db",
+        "pool_size": 5,
+    },
+    "WebServer": {
+        "port": 5522,
+        "bind_address": "0.0.0.0",
+        "max_upload_size": 1073741824,
+        "max_json_size": 33554432,
+        "timeout": 30,
+        "https": False,
+        "https_port": 5523,
+        "https_cert_file": "conf/tls.crt",
+        "https_key_file": "conf/tls.key",
+        "https_force": False,
+        "log_requests": False,
+    },
+    "User": {
+        "session_expire_days": 365,
+        "max_failed_logins_per_hour": 5,
+        "max_forgot_passwords_per_hour": 3,
+        "free_accounts": False,
+        "use_bcrypt": True,
+        "use_csrf": True,
+        "self_delete": True,
+        "valid_username_match": r"^[\w\-\.]+$",
+        "cookie_settings": {"path": "/", "secure": "auto", "httpOnly": True, "sameSite": "Lax"},
+    },
+}
+
+SAMPLE_CONFIG = """\
+// Sundial configuration. Whole-line // comments are allowed in this file.
+// Precedence, lowest first: built-in defaults < this file < command-line flags
+// < environment (SUNDIAL_key, SUNDIAL_Section__key; XYOPS_ also accepted)
+// < conf/overrides.json (written by the server: generated secret_key, UI edits).
+// See docs/configuration.md for every key.
+{
+\t// Public URL used in links, emails and web hooks.
+\t"base_app_url": "http://localhost:5522",
+
+\t// 1 (quiet) to 10 (verbose).
+\t"debug_level": 5,
+
+\t// Daily maintenance time (server local time, HH:MM).
+\t"maintenance": "04:00",
+
+\t"WebServer": {
+\t\t"port": 5522,
+\t\t"https_port": 5523
+\t},
+
+\t// Storage: leave "url" empty for the embedded SQLite file (data/sundial.db),
+\t// or set a PostgreSQL URL such as "postgresql://user@db.example.com/sundial".
+\t"Storage": {
+\t\t"url": ""
+\t},
+
+\t// Start a satellite agent on this machine so jobs run with no extra set-up.
+\t"local_satellite": {
+\t\t"enabled": true
+\t}
+}
+"""

@@ -1,0 +1,133 @@
+"""Create, update and delete configuration objects, each with its activity record.
+
+Categories, tags, roles, groups and the other `global/<list>` kinds share one life cycle
+(stamp, store, audit); what differs between them is data in an `ObjectKind`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sundial.activity import ActivityLog, ClientInfo
+from sundial.ids import generate_id
+from sundial.storage.engine import Storage, Tx
+from sundial.storage.lists import ConfigList
+
+# Fields a caller may never set directly on an object.
+SERVER_FIELDS = ("username", "created", "modified", "revision")
+
+
+class ObjectError(Exception):
+    """A refused object change, with the xyOps error code for it."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    list_name: str          # "categories": table and `global/<list>` name
+    singular: str           # "category": response key and activity payload key
+    label: str              # "Category": used in messages
+    prefix: str             # ID prefix for generated ids
+    code: str               # error code for update/delete failures
+    defaults: dict[str, Any] = field(default_factory=dict)
+    exists_message: str = "That {label} ID already exists: {id}"
+    sort_order: bool = False
+    action: str = ""        # activity action prefix when it differs from `singular`
+
+    @property
+    def privilege_suffix(self) -> str:
+        return self.list_name
+
+
+DeleteGuard = Callable[[dict[str, Any]], Awaitable[str | None]]
+
+
+class ObjectStore:
+    """The write path shared by every configuration-object kind."""
+
+    def __init__(self, storage: Storage, activity: ActivityLog) -> None:
+        self.storage = storage
+        self.activity = activity
+        self._guards: dict[str, list[DeleteGuard]] = {}
+
+    def add_delete_guard(self, list_name: str, guard: DeleteGuard) -> None:
+        """Let another domain refuse a delete (e.g. a category still used by events)."""
+        self._guards.setdefault(list_name, []).append(guard)
+
+    async def create(self, kind: ObjectKind, items: ConfigList, fields: dict[str, Any], *,
+                     username: str, actor: str, client: ClientInfo) -> dict[str, Any]:
+        now = time.time()
+        doc = {**copy.deepcopy(kind.defaults), **_without_server_fields(fields)}
+        doc["id"] = doc.get("id") or generate_id(kind.prefix)
+        if doc["id"] in items:
+            raise ObjectError(kind.code, kind.exists_message.format(label=kind.label, id=doc["id"]))
+        if kind.sort_order and "sort_order" not in fields:
+            doc["sort_order"] = max((int(o.get("sort_order") or 0) for o in items.all()), default=-1) + 1
+        doc.update(username=username, created=now, modified=now, revision=1)
+        async with self.storage.transaction() as tx:
+            await items.insert(tx, doc)
+            await self._audit(tx, kind, "create", doc, actor, client)
+        return doc
+
+    async def update(self, kind: ObjectKind, items: ConfigList, item_id: str, fields: dict[str, Any], *,
+                     actor: str, client: ClientInfo, bump: bool = True) -> dict[str, Any]:
+        current = items.get(item_id)
+        if current is None:
+            raise ObjectError(kind.code, f"Failed to update {kind.label.lower()}: Item not found: {item_id}")
+        doc = {**copy.deepcopy(current), **_without_server_fields(fields), "id": item_id}
+        if bump:
+            doc["modified"] = time.time()
+            doc["revision"] = int(current.get("revision") or 0) + 1
+        async with self.storage.transaction() as tx:
+            await items.replace(tx, doc)
+            await self._audit(tx, kind, "update", doc, actor, client)
+        return doc
+
+    async def delete(self, kind: ObjectKind, items: ConfigList, item_id: str, *, actor: str,
+                     client: ClientInfo, extra: Callable[[Tx], Awaitable[None]] | None = None
+                     ) -> dict[str, Any]:
+        current = items.get(item_id)
+        if current is None:
+            raise ObjectError(kind.code, f"Failed to delete {kind.label.lower()}: Item not found: {item_id}")
+        for guard in self._guards.get(kind.list_name, []):
+            reason = await guard(current)
+            if reason:
+                raise ObjectError(kind.code, f"Failed to delete {kind.label.lower()}: {reason}")
+        async with self.storage.transaction() as tx:
+            await items.delete(tx, item_id)
+            if extra is not None:
+                await extra(tx)
+            await self._audit(tx, kind, "delete", current, actor, client)
+        return current
+
+    async def _audit(self, tx: Tx, kind: ObjectKind, what: str, doc: dict[str, Any], actor: str,
+                     client: ClientInfo) -> None:
+        await self.activity.record(tx, f"{kind.action or kind.singular}_{what}", str(doc.get("title") or doc["id"]),
+                                   client=client, username=actor, keywords=[doc["id"]],
+                                   **{kind.singular: doc})
+
+
+def _without_server_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k not in SERVER_FIELDS}
+
+
+CATEGORY = ObjectKind("categories", "category", "Category", "ca", "category",
+                      defaults={"enabled": True, "color": "", "icon": "", "notes": "", "limits": [],
+                                "actions": []}, sort_order=True)
+TAG = ObjectKind("tags", "tag", "Tag", "t", "tag", defaults={"icon": "", "notes": ""},
+                 exists_message="Tag ID already exists: {id}")
+ROLE = ObjectKind("roles", "role", "Role", "r", "role",
+                  defaults={"enabled": True, "icon": "", "notes": "", "privileges": {},
+                            "categories": [], "groups": []})
+GROUP = ObjectKind("groups", "group", "Group", "g", "group",
+                   defaults={"icon": "", "notes": "", "alert_actions": [], "max_jobs_per_server": 0},
+                   sort_order=True)
+API_KEY = ObjectKind("api_keys", "api_key", "API Key", "k", "api_key", action="apikey")

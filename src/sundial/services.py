@@ -1,0 +1,46 @@
+"""The conductor's services, handed to every verb as `call.services`.
+
+Built and started in order by `sundial.app`; nothing here is a module-level singleton, so
+tests and the CLI can build as many independent instances as they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sundial.activity import ActivityLog
+from sundial.auth.accounts import Accounts
+from sundial.auth.apikeys import ApiKeyService
+from sundial.auth.users import UserService
+from sundial.config import Config
+from sundial.logs import LogManager, Logger
+from sundial.objects import ObjectStore
+from sundial.state import StateService
+from sundial.storage.engine import Storage
+from sundial.storage.lists import ConfigList
+
+
+@dataclass
+class Services:
+    config: Config
+    logs: LogManager
+    storage: Storage
+    lists: dict[str, ConfigList]
+    users: UserService
+    accounts: Accounts
+    api_keys: ApiKeyService
+    activity: ActivityLog
+    objects: ObjectStore
+    state: StateService
+    hostname: str
+    started: float
+    is_primary: Callable[[], bool] = lambda: True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def list(self, name: str) -> ConfigList:
+        return self.lists[name]
+
+    def logger(self, component: str) -> Logger:
+        return self.logs.logger(component)

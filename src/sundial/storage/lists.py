@@ -1,0 +1,84 @@
+"""In-memory configuration lists backed by one table each.
+
+xyOps keeps its 13 global lists in memory and reads them on every request; so do we.
+Memory changes only after the database commit, so a failed write leaves both untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from sundial.storage.engine import Storage, Tx
+from sundial.storage.schema import config_tables
+
+
+class ConfigList:
+    """One `global/<name>` list: ordered records by id, authoritative in memory."""
+
+    def __init__(self, storage: Storage, name: str) -> None:
+        self.storage = storage
+        self.name = name
+        self.table = config_tables[name]
+        self._items: dict[str, dict[str, Any]] = {}
+        self._seq: dict[str, int] = {}
+
+    async def load(self) -> None:
+        async with self.storage.read() as conn:
+            rows = (await conn.execute(select(self.table.c.id, self.table.c.seq, self.table.c.doc)
+                                       .order_by(self.table.c.seq))).all()
+        self._items = {row.id: row.doc for row in rows}
+        self._seq = {row.id: row.seq for row in rows}
+
+    def get(self, item_id: str) -> dict[str, Any] | None:
+        """The stored record; callers copy before changing it."""
+        return self._items.get(item_id)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def all(self) -> list[dict[str, Any]]:
+        return list(self._items.values())
+
+    async def insert(self, tx: Tx, doc: dict[str, Any]) -> None:
+        seq = max(self._seq.values(), default=0) + 1
+        stored = copy.deepcopy(doc)
+        await tx.conn.execute(insert(self.table).values(
+            id=stored["id"], seq=seq, title=str(stored.get("title", ""))[:512],
+            modified=float(stored.get("modified") or 0), doc=stored))
+
+        def apply() -> None:
+            self._items[stored["id"]] = stored
+            self._seq[stored["id"]] = seq
+
+        tx.after_commit(apply)
+
+    async def replace(self, tx: Tx, doc: dict[str, Any]) -> None:
+        stored = copy.deepcopy(doc)
+        await tx.conn.execute(update(self.table).where(self.table.c.id == stored["id"]).values(
+            title=str(stored.get("title", ""))[:512], modified=float(stored.get("modified") or 0),
+            doc=stored))
+        tx.after_commit(lambda: self._items.__setitem__(stored["id"], stored))
+
+    async def delete(self, tx: Tx, item_id: str) -> None:
+        await tx.conn.execute(delete(self.table).where(self.table.c.id == item_id))
+
+        def apply() -> None:
+            self._items.pop(item_id, None)
+            self._seq.pop(item_id, None)
+
+        tx.after_commit(apply)
+
+    async def clear(self, tx: Tx) -> None:
+        await tx.conn.execute(delete(self.table))
+
+        def apply() -> None:
+            self._items.clear()
+            self._seq.clear()
+
+        tx.after_commit(apply)

@@ -1,0 +1,75 @@
+"""Every table of the conductor, in one place.
+
+Objects keep the full xyOps-shaped document in a JSON column (`doc`) so the API returns
+exactly what xyOps returns and new fields need no migration; the other columns exist only
+to be searched, sorted or joined on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+Doc = JSON().with_variant(JSONB(), "postgresql")
+
+# The 13 in-memory configuration lists of xyOps (`global/<name>`), one table each.
+CONFIG_LISTS = ("api_keys", "groups", "plugins", "categories", "events", "channels", "web_hooks",
+                "buckets", "secrets", "monitors", "alerts", "tags", "roles")
+
+
+def _config_table(name: str) -> Table:
+    return Table(
+        name, metadata,
+        Column("id", String(64), primary_key=True),
+        Column("seq", Integer, nullable=False, index=True),
+        Column("title", String(512), nullable=False, default=""),
+        Column("modified", Float, nullable=False, default=0),
+        Column("doc", Doc, nullable=False),
+    )
+
+
+config_tables: dict[str, Table] = {name: _config_table(name) for name in CONFIG_LISTS}
+
+users = Table(
+    "users", metadata,
+    Column("norm", String(128), primary_key=True),
+    Column("username", String(128), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("doc", Doc, nullable=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(128), primary_key=True),
+    Column("username", String(128), nullable=False, index=True),
+    Column("expires", Float, nullable=False, index=True),
+    Column("doc", Doc, nullable=False),
+)
+
+security_log = Table(
+    "security_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("norm", String(128), nullable=False, index=True),
+    Column("epoch", Float, nullable=False),
+    Column("doc", Doc, nullable=False),
+)
+
+activity = Table(
+    "activity", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("epoch", Float, nullable=False, index=True),
+    Column("action", String(128), nullable=False, index=True),
+    Column("username", String(128), nullable=True),
+    Column("keywords", Text, nullable=False, default=""),
+    Column("doc", Doc, nullable=False),
+)
+
+# Key/value records of the xyOps store (`global/state`, `secrets/<id>`, `hosts/<id>/data`, ...).
+records = Table(
+    "records", metadata,
+    Column("key", String(512), primary_key=True),
+    Column("value", Doc, nullable=False),
+    Column("expires", Float, nullable=True),
+    Index("ix_records_expires", "expires"),
+)
