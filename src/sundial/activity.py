@@ -22,7 +22,7 @@ from sundial.storage.search import SearchColumn, SearchIndex, compile_query, nor
 
 ACTIVITY_INDEX = SearchIndex(
     columns={
-        "action": SearchColumn(activity.c.action, "words"),
+        "action": SearchColumn(activity.c.action, "exact"),
         "keywords": SearchColumn(activity.c.keywords, "words"),
         "username": SearchColumn(activity.c.keywords, "words"),
         "date": SearchColumn(activity.c.epoch, "date"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sundial.config import get_path, set_path, split_path
+from sundial.config import get_path, set_path
 from sundial.storage.engine import Storage, Tx
 from sundial.storage.records import get_record, put_record
 
@@ -27,13 +27,13 @@ class StateService:
         self.state = stored if isinstance(stored, dict) else copy.deepcopy(DEFAULT_STATE)
 
     def get(self, path: str, default: Any = None) -> Any:
-        return get_path(self.state, path, default)
+        return get_path(self.state, path.split("."), default)
 
     async def update(self, tx: Tx, changes: dict[str, Any]) -> None:
         """Apply dot-path changes; memory follows only after the commit."""
         updated = copy.deepcopy(self.state)
         for path, value in changes.items():
-            set_path(updated, split_path(path), value)
+            set_path(updated, path.split("."), value)
         await put_record(self.storage, tx, STATE_KEY, updated)
 
         def apply() -> None:

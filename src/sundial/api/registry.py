@@ -103,6 +103,8 @@ def openapi_document(registry: Registry, version: str) -> dict[str, Any]:
             "summary": verb.summary,
             "description": _auth_text(verb),
             "security": security,
+            "x-sundial-auth": verb.auth,
+            "x-sundial-privilege": verb.required_privilege,
             "requestBody": {"content": {"application/json": {"schema": schema}}},
             "responses": {"200": {"description": "`code` 0 and the verb's data",
                                   "content": {"application/json": {"schema": {"type": "object"}}}},

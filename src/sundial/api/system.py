@@ -10,7 +10,6 @@ from sundial.api.call import Call
 from sundial.api.errors import ApiError
 from sundial.api.params import RESERVED_WORDS, Params
 from sundial.api.registry import ADMIN, USER, VerbRouter
-from sundial.config import split_path
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 
 router = VerbRouter()
@@ -54,7 +53,8 @@ async def update_global_state(call: Call, p: Params) -> dict[str, Any]:
     if not changes:
         raise ApiError("api", "No state keys were given.")
     for key in changes:
-        if any(part in RESERVED_WORDS for part in split_path(key)) or not split_path(key):
+        parts = key.split(".")
+        if any(part in RESERVED_WORDS or not part for part in parts):
             raise ApiError("api", f"Invalid parameter: {key} (illegal key)")
     services = call.services
     async with services.storage.transaction() as tx:

@@ -30,7 +30,7 @@ class QueryError(ValueError):
 @dataclass(frozen=True)
 class SearchColumn:
     column: ColumnClause[Any] | Any
-    kind: Literal["words", "number", "date"] = "words"
+    kind: Literal["words", "exact", "number", "date"] = "words"
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,8 @@ def _simple_term(column: SearchColumn, value: str) -> ColumnElement[bool]:
     match = re.match(r"^(<=|>=|<|>)(.*)$", value)
     if column.kind == "words":
         return _contains_word(column, value)
+    if column.kind == "exact":
+        return column.column == value
     if match:
         return _compare(column, match.group(1), match.group(2))
     return _compare(column, "=", value)
@@ -121,7 +123,7 @@ def _escape(text: str) -> str:
 
 
 def _compare(column: SearchColumn, op: str, value: str) -> ColumnElement[bool]:
-    if column.kind == "words":
+    if column.kind in ("words", "exact"):
         raise QueryError(f"Operator {op} needs a number or date column")
     start, end = parse_time_value(value) if column.kind == "date" else (_number(value), None)
     col = column.column
@@ -219,6 +221,8 @@ class _PxqlParser:
         if op in ("=", "==", "=~", "!~"):
             if column.kind == "words":
                 term = _contains_word(column, value)
+            elif column.kind == "exact":
+                term = column.column.contains(value, autoescape=True) if op == "=~" else column.column == value
             else:
                 term = _compare(column, "=", value)
             return not_(term) if op == "!~" else term
