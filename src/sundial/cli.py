@@ -18,8 +18,14 @@ from typing import Annotated, Any
 import typer
 
 from sundial import __version__
-from sundial.config import Config, ConfigError, ensure_secret_key, load_config, resolve_home, \
-    write_sample_config
+from sundial.config import (
+    Config,
+    ConfigError,
+    ensure_secret_key,
+    load_config,
+    resolve_home,
+    write_sample_config,
+)
 from sundial.pidfile import PidFileError, claim_pid_file, read_live_pid, release_pid_file
 
 app = typer.Typer(help="Sundial: job scheduler, workflow engine, fleet monitor and secrets vault.",
@@ -83,7 +89,7 @@ def start(
     if not foreground:
         _start_background(config, sys.argv[2:])
         return
-    _run_foreground(config, echo or os.environ.get("SUNDIAL_echo") == "true")
+    _run_foreground(config, echo or bool(config.get("echo")))
 
 
 def _run_foreground(config: Config, echo: bool) -> None:

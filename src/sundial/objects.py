@@ -112,7 +112,7 @@ class ObjectStore:
                      client: ClientInfo) -> None:
         await self.activity.record(tx, f"{kind.action or kind.singular}_{what}", str(doc.get("title") or doc["id"]),
                                    client=client, username=actor, keywords=[doc["id"]],
-                                   **{kind.singular: doc})
+                                   **{kind.singular: doc})  # type: ignore[arg-type]
 
 
 def _without_server_fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ async def seed_first_start(services: Services) -> bool:
             await services.list(kind.list_name).insert(tx, doc)
             await services.activity.record(tx, f"{kind.action or kind.singular}_create",
                                            str(doc["title"]), client=SETUP_CLIENT, username="admin",
-                                           keywords=[doc["id"]], **{kind.singular: doc})
+                                           keywords=[doc["id"]], **{kind.singular: doc})  # type: ignore[arg-type]
         await services.state.update(tx, {"scheduler.enabled": True})
     services.logger("Sundial").debug(1, "First start: created the administrator account admin/admin. "
                                         "Log in and change its password now.")

@@ -15,7 +15,7 @@ from sundial.auth.accounts import Accounts
 from sundial.auth.apikeys import ApiKeyService
 from sundial.auth.users import UserService
 from sundial.config import Config
-from sundial.logs import LogManager, Logger
+from sundial.logs import Logger, LogManager
 from sundial.objects import ObjectStore
 from sundial.state import StateService
 from sundial.storage.engine import Storage

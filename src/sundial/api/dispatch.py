@@ -218,9 +218,8 @@ async def _save_upload(upload: UploadFile, temp_dir: Any) -> dict[str, Any]:
     name = upload.filename or ""
     if not name.strip(". "):
         raise ApiError("api", "Uploaded file has no usable name.")
-    handle = tempfile.NamedTemporaryFile(dir=temp_dir, prefix="upload-", delete=False)
     size = 0
-    with handle:
+    with tempfile.NamedTemporaryFile(dir=temp_dir, prefix="upload-", delete=False) as handle:
         while chunk := await upload.read(1 << 20):
             handle.write(chunk)
             size += len(chunk)
@@ -280,9 +279,7 @@ def _csrf_required(services: Services, call: Call, session: dict[str, Any], verb
     """Only cookie sessions can be ridden cross-site, so only they need the token."""
     if not services.config.get("User.use_csrf", True) or not session.get("csrf_token"):
         return False
-    if call.request.method in ("GET", "HEAD") or verb.name == "resume_session":
-        return False
-    return True
+    return call.request.method not in ("GET", "HEAD") and verb.name != "resume_session"
 
 
 def principal_for(services: Services, kind: str, record: dict[str, Any]) -> Principal:

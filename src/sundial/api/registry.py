@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sundial.api.params import NoParams
 
 if TYPE_CHECKING:
-    from sundial.api.call import Call
+    pass
 
 # Auth levels: who may call a verb.
 PUBLIC = "public"      # no credentials
@@ -95,7 +95,7 @@ def openapi_document(registry: Registry, version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for verb in registry.all():
         schema = verb.params.model_json_schema()
-        security = [] if verb.auth in (PUBLIC, TOKEN) else [{"session": []}, {"apiKey": []}]
+        security: list[dict[str, list[str]]] = [] if verb.auth in (PUBLIC, TOKEN) else [{"session": []}, {"apiKey": []}]
         if verb.auth == SESSION:
             security = [{"session": []}]
         paths[f"/api/{verb.ns}/{verb.name}/v1"] = {"post": {

@@ -198,7 +198,11 @@ class UserService:
 
     async def delete_session(self, tx: Tx, session_id: str) -> None:
         await tx.conn.execute(delete(sessions).where(sessions.c.id == session_id))
-        tx.after_commit(lambda: self._sessions.pop(session_id, None))
+
+        def apply() -> None:
+            self._sessions.pop(session_id, None)
+
+        tx.after_commit(apply)
 
     async def delete_user_sessions(self, tx: Tx, username: str, keep: str | None = None) -> int:
         doomed = [sid for sid, doc in self._sessions.items()

@@ -83,10 +83,9 @@ class Storage:
     async def transaction(self) -> AsyncIterator[Tx]:
         """All-or-nothing write: commit at the end of the block, roll back on any error."""
         lock = self._write_lock or contextlib.nullcontext()
-        async with lock:
-            async with self.engine.begin() as conn:
-                tx = Tx(conn)
-                yield tx
+        async with lock, self.engine.begin() as conn:
+            tx = Tx(conn)
+            yield tx
         for callback in tx._after_commit:
             callback()
 
