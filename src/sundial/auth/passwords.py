@@ -8,6 +8,7 @@ design, so callers run it in a thread (see `hash_password_async`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -15,7 +16,11 @@ import secrets
 import bcrypt
 
 BCRYPT_COST = 10
-_DUMMY_HASH = bcrypt.hashpw(b"sundial-timing-flattener", bcrypt.gensalt(BCRYPT_COST))
+
+
+@functools.cache
+def _dummy_hash() -> bytes:
+    return bcrypt.hashpw(b"sundial-timing-flattener", bcrypt.gensalt(BCRYPT_COST))
 
 
 def new_salt() -> str:
@@ -46,7 +51,7 @@ def verify_password(password: str, salt: str, stored: str) -> bool:
 
 def burn_compare(password: str) -> None:
     """Spend a compare's time for unknown users so login timing reveals nothing."""
-    bcrypt.checkpw(password.encode("utf-8")[:72], _DUMMY_HASH)
+    bcrypt.checkpw(password.encode("utf-8")[:72], _dummy_hash())
 
 
 async def hash_password_async(password: str, salt: str, use_bcrypt: bool = True) -> str:
