@@ -6,4 +6,4 @@ from sundial.storage.migrate import HEAD_REVISION, alembic_head
 
 
 def test_head_constant_matches_newest_revision_file() -> None:
-    assert HEAD_REVISION == alembic_head(), "update HEAD_REVISION in sundial/storage/migrate.py"
+    assert alembic_head() == HEAD_REVISION, "update HEAD_REVISION in sundial/storage/migrate.py"
