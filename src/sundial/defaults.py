@@ -139,3 +139,53 @@ SAMPLE_CONFIG = """\
 \t}
 }
 """
+
+# One line per key for the generated configuration reference (docs/configuration.md).
+DESCRIPTIONS: dict[str, str] = {
+    "base_app_url": "Public URL of the conductor, used in links, e-mails and web hooks.",
+    "secret_key": "Signs tokens, authenticates satellites and peers, encrypts secrets. Generated on first start.",
+    "hostname": "Host ID of this conductor (default: the OS hostname, lower-cased).",
+    "masters": "Comma-separated conductor host list (multi-conductor).",
+    "temp_dir": "Scratch space for uploads and plugin bundles.",
+    "pid_file": "Where the running conductor writes its process ID.",
+    "debug_level": "Log verbosity, 1 (quiet) to 10 (verbose).",
+    "tick_precision_ms": "Internal timer granularity.",
+    "maintenance": "Daily maintenance time (server local time, HH:MM).",
+    "ttl": "Cache-Control max-age (seconds) of cacheable API responses such as searches.",
+    "file_expiration": "Default lifetime of uploaded files.",
+    "ping_freq_sec": "WebSocket keep-alive ping interval.",
+    "ping_timeout_sec": "Seconds without a pong before a socket is considered dead.",
+    "max_jobs_per_min": "Global job-start emergency brake.",
+    "max_jobs_per_workflow": "Most sub-jobs one workflow run may start.",
+    "scheduler_stagger_ms": "Delay between launches that fall on the same moment.",
+    "dead_job_timeout": "Seconds without updates before a running job is declared dead.",
+    "job_env": "Environment variables added to every job.",
+    "tz": "Default time zone of the scheduler and UI (IANA name; empty = the process zone).",
+    "redirect_master_requests": "Answer API calls on a non-primary conductor with a 302 to the primary.",
+    "recover_admin": "USER:PASS creates or resets a hidden emergency administrator at every start.",
+    "config_overrides_file": "Server-written overrides (generated secret_key, UI edits). Applied last.",
+    "hooks": "System hooks keyed by activity action.",
+    "default_user_privileges": "Privileges the UI proposes for new users.",
+    "default_user_prefs": "UI preferences given to new users (only for keys they do not set).",
+    "email_from": "Sender address of notification e-mails.",
+    "mail_settings": "SMTP transport: host, port, auth, secure.",
+    "email_format": "html or text.",
+    "max_emails_per_day": "0 = unlimited.",
+    "log_dir": "Folder of the component logs and job logs.",
+    "log_filename": "[component].log gives one file per component; a literal name gives one combined log.",
+    "log_columns": "Columns of each bracketed log row, in order.",
+    "log_archive_path": "Nightly gzip archive target ([yyyy] [mm] [dd] [filename] placeholders); empty = off.",
+    "log_archive_keep": "Delete archives older than this (e.g. 30 days); empty = keep forever.",
+    "log_crashes": "Write uncaught crashes to crash.log.",
+    "db_maint": "Row caps per database index, enforced by daily maintenance.",
+    "airgap": "Outbound allow/deny CIDR lists for the conductor's HTTP client.",
+    "local_satellite": "Start a satellite on the conductor's own machine.",
+    "satellite": "What satellites are told: their config, version checks.",
+    "multi": "Multi-conductor settings.",
+    "client": "Settings sent to the web UI.",
+    "Storage": "Database: url (empty = embedded SQLite at sqlite_file; or postgresql://...), pool_size, "
+               "schema (PostgreSQL search path).",
+    "WebServer": "Listeners and request limits: port, bind_address, max_upload_size, max_json_size, "
+                 "https, https_port, certificate files.",
+    "User": "Accounts: session_expire_days, lockout threshold, use_csrf, cookie_settings, username pattern.",
+}

@@ -87,3 +87,10 @@ def test_durations() -> None:
     assert parse_duration("30 days") == 30 * 86400
     assert parse_duration("1h 30m") == 5400
     assert parse_duration(45) == 45
+
+
+def test_configuration_reference_matches_the_defaults() -> None:
+    from sundial.docs_reference import render
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert render() in doc, "regenerate with: python -m sundial.docs_reference (and paste into docs/configuration.md)"
