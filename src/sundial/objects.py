@@ -48,6 +48,8 @@ class ObjectKind:
 
 
 DeleteGuard = Callable[[dict[str, Any]], Awaitable[str | None]]
+# Called after a committed change with ("create"|"update"|"delete", the object).
+ChangeListener = Callable[[str, dict[str, Any]], None]
 
 
 class ObjectStore:
@@ -57,10 +59,15 @@ class ObjectStore:
         self.storage = storage
         self.activity = activity
         self._guards: dict[str, list[DeleteGuard]] = {}
+        self._listeners: dict[str, list[ChangeListener]] = {}
 
     def add_delete_guard(self, list_name: str, guard: DeleteGuard) -> None:
         """Let another domain refuse a delete (e.g. a category still used by events)."""
         self._guards.setdefault(list_name, []).append(guard)
+
+    def on_change(self, list_name: str, listener: ChangeListener) -> None:
+        """Hear about committed changes of one kind (e.g. re-match servers when groups change)."""
+        self._listeners.setdefault(list_name, []).append(listener)
 
     async def create(self, kind: ObjectKind, items: ConfigList, fields: dict[str, Any], *,
                      username: str, actor: str, client: ClientInfo) -> dict[str, Any]:
@@ -110,6 +117,8 @@ class ObjectStore:
 
     async def _audit(self, tx: Tx, kind: ObjectKind, what: str, doc: dict[str, Any], actor: str,
                      client: ClientInfo) -> None:
+        for listener in self._listeners.get(kind.list_name, []):
+            tx.after_commit(lambda listener=listener: listener(what, doc))  # type: ignore[misc]
         await self.activity.record(tx, f"{kind.action or kind.singular}_{what}", str(doc.get("title") or doc["id"]),
                                    client=client, username=actor, keywords=[doc["id"]],
                                    **{kind.singular: doc})  # type: ignore[arg-type]
