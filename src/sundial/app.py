@@ -23,14 +23,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sundial import __version__
 from sundial.activity import ActivityLog
-from sundial.api import apikeys, misc, objects, system, users
+from sundial.api import apikeys, events, jobs, misc, objects, plugins, system, users
 from sundial.api.dispatch import Dispatcher
 from sundial.api.registry import Registry, VerbRouter, openapi_document
 from sundial.auth.accounts import Accounts
 from sundial.auth.apikeys import ApiKeyService
 from sundial.auth.users import UserService
 from sundial.config import Config
+from sundial.events.service import EventService
 from sundial.housekeeping import nightly_log_rotation
+from sundial.jobs.launch import Launcher
+from sundial.jobs.logs import JobLogs
+from sundial.jobs.manager import JobManager
+from sundial.jobs.store import JobStore
 from sundial.logs import LogManager
 from sundial.objects import ObjectStore
 from sundial.seed import recover_admin, seed_first_start
@@ -41,7 +46,8 @@ from sundial.storage.lists import ConfigList
 from sundial.storage.migrate import migrate
 from sundial.storage.schema import CONFIG_LISTS
 
-ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, system.router]
+ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, plugins.router,
+                             events.router, jobs.router, system.router]
 
 
 def host_id(config: Config) -> str:
@@ -60,16 +66,30 @@ def make_storage(config: Config) -> Storage:
                    pool_size=int(config.get("Storage.pool_size", 5)))
 
 
+def build_job_manager(config: Config, logs: LogManager, storage: Storage,
+                      lists: dict[str, ConfigList]) -> JobManager:
+    job_logs = JobLogs(config.path("log_dir") / "jobs", config.path("Storage.sqlite_file").parent / "jobs")
+    return JobManager(JobStore(storage, logs.logger("Job")), job_logs, logs.logger("Job"),
+                      dead_job_timeout=float(config.get("dead_job_timeout")),
+                      inline_log_limit=int(config.get("max_inline_job_log_size")),
+                      known_tags=lambda: {t["id"] for t in lists["tags"].all()},
+                      ebrake_per_min=int(config.get("max_jobs_per_min")))
+
+
 def build_services(config: Config, logs: LogManager) -> Services:
     storage = make_storage(config)
     lists = {name: ConfigList(storage, name) for name in CONFIG_LISTS}
     activity = ActivityLog(storage, logs.logger("Transaction"))
     user_service = UserService(storage, config)
+    objects_store = ObjectStore(storage, activity)
+    jobs = build_job_manager(config, logs, storage, lists)
     return Services(
         config=config, logs=logs, storage=storage, lists=lists, users=user_service,
         accounts=Accounts(user_service, activity, lists["roles"]),
         api_keys=ApiKeyService(lists["api_keys"]), activity=activity,
-        objects=ObjectStore(storage, activity), state=StateService(storage),
+        objects=objects_store, state=StateService(storage),
+        events=EventService(objects_store, lists), jobs=jobs,
+        launcher=Launcher(jobs, lists, dict(config.get("job_env") or {})),
         hostname=host_id(config), started=time.time())
 
 
@@ -100,6 +120,8 @@ class Conductor:
         await seed_first_start(self.services)
         if self.config.get("recover_admin"):
             await recover_admin(self.services, str(self.config.get("recover_admin")))
+        self.services.events.active_count = lambda eid: len(self.services.jobs.active_for_event(eid))
+        await self.services.jobs.start()
         self._tasks.append(asyncio.create_task(nightly_log_rotation(self.logs, self.config)))
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_soon)
@@ -119,6 +141,7 @@ class Conductor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.services.jobs.stop()
         await self.services.storage.close()
         self.log.debug(1, "Conductor stopped")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sundial.activity import ClientInfo
 from sundial.objects import CATEGORY, GROUP, ROLE, TAG, ObjectKind
+from sundial.plugins.stock import PLUGIN, STOCK_PLUGINS
 from sundial.services import Services
 
 SETUP_CLIENT = ClientInfo(useragent="Sundial Setup Script")
@@ -25,6 +26,7 @@ STOCK: list[tuple[ObjectKind, dict[str, Any]]] = [
                 "notes": "", "limits": [], "actions": [], "sort_order": 0}),
     (TAG, {"id": "important", "title": "Important", "icon": "alert-decagram", "notes": ""}),
     (TAG, {"id": "flag", "title": "Flag", "icon": "flag", "notes": ""}),
+    *[(PLUGIN, plugin) for plugin in STOCK_PLUGINS],
 ]
 
 

@@ -15,6 +15,9 @@ from sundial.auth.accounts import Accounts
 from sundial.auth.apikeys import ApiKeyService
 from sundial.auth.users import UserService
 from sundial.config import Config
+from sundial.events.service import EventService
+from sundial.jobs.launch import Launcher
+from sundial.jobs.manager import JobManager
 from sundial.logs import Logger, LogManager
 from sundial.objects import ObjectStore
 from sundial.state import StateService
@@ -34,6 +37,9 @@ class Services:
     activity: ActivityLog
     objects: ObjectStore
     state: StateService
+    events: EventService
+    jobs: JobManager
+    launcher: Launcher
     hostname: str
     started: float
     is_primary: Callable[[], bool] = lambda: True

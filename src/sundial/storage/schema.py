@@ -73,3 +73,23 @@ records = Table(
     Column("expires", Float, nullable=True),
     Index("ix_records_expires", "expires"),
 )
+
+# Jobs: active and finished in one table; `final` marks completed records (what search_jobs sees).
+jobs = Table(
+    "jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("event", String(64), nullable=False, default="", index=True),
+    Column("category", String(64), nullable=False, default=""),
+    Column("plugin", String(64), nullable=False, default=""),
+    Column("server", String(64), nullable=False, default=""),
+    Column("source", String(32), nullable=False, default=""),
+    Column("code", String(128), nullable=False, default="0"),
+    Column("tags", Text, nullable=False, default=" "),
+    Column("groups", Text, nullable=False, default=" "),
+    Column("state", String(32), nullable=False, default=""),
+    Column("final", Integer, nullable=False, default=0, index=True),
+    Column("started", Float, nullable=False, default=0),
+    Column("completed", Float, nullable=False, default=0, index=True),
+    Column("elapsed", Float, nullable=False, default=0),
+    Column("doc", Doc, nullable=False),
+)

@@ -1,0 +1,2 @@
+"""Event records: what to run (plugin, params), where (targets, algo), when (triggers), and how (limits,
+actions)."""

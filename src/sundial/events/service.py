@@ -1,0 +1,79 @@
+"""Create, update and delete events: validation, locked params, audit, delete guards."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from sundial.activity import ClientInfo
+from sundial.events.validation import EventError, lock_params, prepare_event, strip_launch_context, validate_event
+from sundial.objects import ObjectError, ObjectKind, ObjectStore
+from sundial.storage.lists import ConfigList
+
+EVENT = ObjectKind("events", "event", "Event", "e", "event", exists_message="That Event ID already exists: {id}")
+
+
+class EventService:
+    def __init__(self, objects: ObjectStore, lists: dict[str, ConfigList]) -> None:
+        self.objects = objects
+        self.lists = lists
+        self.events = lists["events"]
+        self.active_count: Callable[[str], int] = lambda event_id: 0
+        objects.add_delete_guard("categories", self._category_in_use)
+
+    async def _category_in_use(self, category: dict[str, Any]) -> str | None:
+        if any(e.get("category") == category["id"] for e in self.events.all()):
+            return "Still in use by one or more events."
+        return None
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        return self.events.get(event_id)
+
+    def find(self, id_or_title: str) -> dict[str, Any] | None:
+        return self.events.get(id_or_title) or next(
+            (e for e in self.events.all() if e.get("title") == id_or_title), None)
+
+    def _validate(self, event: dict[str, Any]) -> None:
+        plugins = self.lists["plugins"]
+        validate_event(event, categories=self.lists["categories"].get, plugins=plugins.get,
+                       tags=self.lists["tags"].get,
+                       scheduler_plugins=[p["id"] for p in plugins.all() if p.get("type") == "scheduler"])
+
+    async def create(self, fields: dict[str, Any], *, is_admin: bool, username: str, actor: str,
+                     client: ClientInfo) -> dict[str, Any]:
+        from sundial.ids import generate_id
+
+        event = strip_launch_context(copy.deepcopy(fields))
+        event.setdefault("id", generate_id("e"))
+        if not is_admin:
+            lock_params(event, self.lists["plugins"].get(str(event.get("plugin"))), None)
+        self._validate(event)
+        doc = prepare_event(event, event["id"])
+        doc.pop("update_state", None)
+        try:
+            return await self.objects.create(EVENT, self.events, doc, username=username, actor=actor, client=client)
+        except ObjectError as exc:
+            raise EventError(exc.description, exc.code) from None
+
+    async def update(self, event_id: str, fields: dict[str, Any], *, is_admin: bool, actor: str,
+                     client: ClientInfo) -> dict[str, Any]:
+        current = self.events.get(event_id)
+        if current is None:
+            raise EventError(f"Event not found: {event_id}", "event")
+        changes = strip_launch_context(copy.deepcopy(fields))
+        changes.pop("update_state", None)
+        merged = {**copy.deepcopy(current), **changes}
+        if not is_admin:
+            lock_params(merged, self.lists["plugins"].get(str(merged.get("plugin"))), current)
+        self._validate(merged)
+        doc = prepare_event(merged, event_id)
+        return await self.objects.update(EVENT, self.events, event_id, doc, actor=actor, client=client)
+
+    async def delete(self, event_id: str, *, actor: str, client: ClientInfo) -> dict[str, Any]:
+        if event_id not in self.events:
+            raise EventError(f"Event not found: {event_id}", "event")
+        active = self.active_count(event_id)
+        if active:
+            raise EventError(f"Failed to delete event: {active} active jobs found", "event")
+        return await self.objects.delete(EVENT, self.events, event_id, actor=actor, client=client)

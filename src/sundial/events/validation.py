@@ -1,0 +1,207 @@
+"""Save-time validation of events: everything a job will need must exist and make sense.
+
+Refusing a bad event when it is saved is far kinder than failing its jobs at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sundial.plugins.params import ParamError, reserved_override, validate_definitions, validate_values
+from sundial.scheduler.triggers import TriggerError, ValidationContext, normalise_triggers, validate_triggers
+
+LAUNCH_CONTEXT_KEYS = ("command", "script", "uid", "gid", "cwd", "env", "kill", "runner")
+CONDITION_RE = re.compile(r"^(start|complete|success|warning|error|user|critical|abort|tag:\w+|alert_new|"
+                          r"alert_cleared|continue|instant)$")
+ACTION_TYPES = frozenset({"email", "web_hook", "run_event", "channel", "snapshot", "ticket", "plugin", "suspend",
+                          "disable", "delete", "tag", "label", "store", "fetch"})
+LIMIT_TYPES = frozenset({"time", "log", "mem", "cpu", "job", "queue", "retry", "file", "day", "tag"})
+DAY_CONDITIONS = frozenset({"start", "complete", "success", "warning", "error", "user", "critical", "abort"})
+ALGOS = frozenset({"random", "round_robin", "prefer_first_natural", "prefer_last_natural", "prefer_first",
+                   "prefer_last", "least_cpu", "least_mem", "fewest_jobs"})
+
+
+class EventError(ValueError):
+    """A refused event; `code` is the xyOps error code."""
+
+    def __init__(self, description: str, code: str = "api") -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+Lookup = Callable[[str], dict[str, Any] | None]
+
+
+def strip_launch_context(doc: dict[str, Any]) -> dict[str, Any]:
+    """Clients may never set how a process is launched: that comes from the plugin only."""
+    return {k: v for k, v in doc.items() if k not in LAUNCH_CONTEXT_KEYS}
+
+
+def is_workflow(event: dict[str, Any]) -> bool:
+    return event.get("type") == "workflow"
+
+
+def validate_event(event: dict[str, Any], *, categories: Lookup, plugins: Lookup, tags: Lookup,
+                   scheduler_plugins: list[str]) -> None:
+    """Raise EventError for the first problem of a complete (merged) event record."""
+    _check_basics(event)
+    if not categories(str(event.get("category"))):
+        raise EventError(f"Category not found: {event.get('category')}")
+    if is_workflow(event):
+        event["plugin"], event["targets"] = "_workflow", []
+    else:
+        _check_target_fields(event)
+        _check_plugin(event, plugins)
+    for tag in event.get("tags") or []:
+        if not isinstance(tag, str) or not re.fullmatch(r"\w+", tag) or not tags(tag):
+            raise EventError(f"Unknown tag: {tag}")
+    _check_fields(event)
+    validate_limits(event.get("limits") or [])
+    validate_actions(event.get("actions") or [])
+    try:
+        validate_triggers(event.get("triggers") or [], ValidationContext(scheduler_plugins=scheduler_plugins))
+    except TriggerError as exc:
+        raise EventError(exc.description) from None
+
+
+def _check_basics(event: dict[str, Any]) -> None:
+    for key, kind in (("params", dict), ("tags", list), ("targets", list), ("limits", list),
+                      ("actions", list), ("triggers", list), ("fields", list)):
+        if key in event and not isinstance(event[key], kind):
+            raise EventError(f"Malformed event parameter: {key} (must be {'object' if kind is dict else 'array'})")
+    for key in (event.get("params") or {}):
+        if reserved_override(key):
+            raise EventError(f"Reserved parameter name: {key}")
+
+
+def _check_target_fields(event: dict[str, Any]) -> None:
+    targets = event.get("targets")
+    if not targets or not all(isinstance(t, str) and t for t in targets):
+        raise EventError("Missing parameter: targets")
+    algo = event.get("algo")
+    if not isinstance(algo, str) or not re.fullmatch(r"[\w:]+", algo):
+        raise EventError("Missing parameter: algo" if not algo else "Malformed parameter: algo")
+    if algo not in ALGOS and not algo.startswith("monitor:"):
+        raise EventError(f"Unknown algorithm: {algo}")
+
+
+def _check_plugin(event: dict[str, Any], plugins: Lookup) -> None:
+    plugin_id = event.get("plugin")
+    if not isinstance(plugin_id, str) or not plugin_id:
+        raise EventError("Missing parameter: plugin")
+    if plugin_id.startswith("_"):
+        return
+    plugin = plugins(plugin_id)
+    if plugin is None:
+        raise EventError(f"Plugin not found: {plugin_id}")
+    if plugin.get("type", "event") != "event":
+        raise EventError(f"Plugin is not an event plugin: {plugin_id}")
+    try:
+        validate_values(plugin.get("params") or [], event.get("params") or {})
+    except ParamError as exc:
+        raise EventError(str(exc)) from None
+
+
+def _check_fields(event: dict[str, Any]) -> None:
+    try:
+        validate_definitions(event.get("fields") or [], "event field")
+    except ParamError as exc:
+        raise EventError(str(exc)) from None
+
+
+def validate_limits(limits: list[Any]) -> None:
+    has_job = False
+    queue_on = False
+    for item in limits:
+        if not isinstance(item, dict) or "enabled" not in item:
+            raise EventError("Malformed limit: every limit needs an enabled flag")
+        kind = item.get("type")
+        if kind not in LIMIT_TYPES:
+            raise EventError(f"Malformed limit: Unknown type: {kind}")
+        _check_limit_numbers(item, kind)
+        if item.get("enabled") and kind == "job":
+            has_job = True
+        if item.get("enabled") and kind == "queue" and _num(item.get("amount")) > 0:
+            queue_on = True
+    if queue_on and not has_job:
+        raise EventError("Malformed limit: a queue limit needs an enabled job limit")
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_limit_numbers(item: dict[str, Any], kind: str) -> None:
+    amount, duration = item.get("amount"), item.get("duration")
+    if kind in ("mem", "cpu") and (not _is_num(amount) or amount == 0):
+        raise EventError(f"Malformed limit: {kind} needs a numeric non-zero amount")
+    if kind in ("mem", "cpu", "retry") and duration is not None and not _is_num(duration):
+        raise EventError(f"Malformed limit: {kind} duration must be a number")
+    if kind == "log" and not _is_num(amount):
+        raise EventError("Malformed limit: log needs a numeric amount")
+    if kind == "time" and _num(duration) <= 0:
+        raise EventError("Malformed limit: time needs a positive duration")
+    if kind == "job" and _num(amount) <= 0:
+        raise EventError("Malformed limit: job needs a positive amount")
+    if kind in ("retry", "queue", "tag", "file") and amount is not None and not _is_num(amount):
+        raise EventError(f"Malformed limit: {kind} amount must be a number")
+    if kind == "file" and item.get("accept") is not None and not re.fullmatch(r"[\w\s\-.,]*", str(item["accept"])):
+        raise EventError("Malformed limit: file accept list")
+    if kind == "day" and item.get("condition") not in DAY_CONDITIONS:
+        raise EventError("Malformed limit: day needs a known condition")
+
+
+def validate_actions(actions: list[Any]) -> None:
+    for item in actions:
+        if not isinstance(item, dict):
+            raise EventError("Malformed action: must be an object")
+        if not isinstance(item.get("condition"), str) or not CONDITION_RE.match(item["condition"]):
+            raise EventError(f"Malformed action: unknown condition {item.get('condition')!r}")
+        if item.get("type") not in ACTION_TYPES:
+            raise EventError(f"Malformed action: unknown type {item.get('type')!r}")
+        _check_action_fields(item)
+
+
+def _check_action_fields(item: dict[str, Any]) -> None:
+    kind = item["type"]
+    id_field = {"web_hook": "web_hook", "channel": "channel_id", "plugin": "plugin_id", "run_event": "event_id",
+                "store": "bucket_id", "fetch": "bucket_id"}.get(kind)
+    if id_field and not re.fullmatch(r"\w+", str(item.get(id_field) or "")):
+        raise EventError(f"Malformed action: {kind} needs {id_field}")
+    if kind == "email":
+        users, email = item.get("users") or [], item.get("email") or ""
+        if not isinstance(users, list) or not isinstance(email, str) or not (users or email.strip()):
+            raise EventError("Malformed action: email needs users or an email address")
+    if kind == "tag" and (not isinstance(item.get("tags"), list) or not item["tags"]):
+        raise EventError("Malformed action: tag needs a non-empty tags list")
+    if kind == "label" and (not isinstance(item.get("label"), str) or re.search(r"[<>]", item["label"])):
+        raise EventError("Malformed action: label must be text without < or >")
+
+
+def prepare_event(event: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """Stored form: launch context dropped, triggers normalised (magic keys become tokens)."""
+    doc = strip_launch_context(copy.deepcopy(event))
+    doc["triggers"] = normalise_triggers(doc.get("triggers") or [], event_id)
+    for key, default in (("params", {}), ("tags", []), ("limits", []), ("actions", []), ("fields", []),
+                         ("icon", ""), ("notes", "")):
+        doc.setdefault(key, copy.deepcopy(default))
+    return doc
+
+
+def lock_params(event: dict[str, Any], plugin: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+    """Non-admins can never change locked plugin params: keep the stored (or default) value."""
+    if not plugin:
+        return
+    params = event.setdefault("params", {})
+    for item in plugin.get("params") or []:
+        if isinstance(item, dict) and item.get("locked") and "id" in item:
+            old = (previous or {}).get("params", {})
+            params[item["id"]] = old.get(item["id"], item.get("value", "")) if previous else item.get("value", "")

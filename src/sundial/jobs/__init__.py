@@ -1,0 +1,1 @@
+"""The job system: build jobs from events, pick servers, dispatch, follow, finish, store, search."""

@@ -1,0 +1,68 @@
+"""Launching jobs from events: the checks every source shares (API, scheduler, actions, retries)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sundial.jobs.build import LaunchError, expand_params, first_enabled, job_from_event
+from sundial.jobs.manager import JobManager
+from sundial.storage.lists import ConfigList
+
+
+def allows_manual_runs(event: dict[str, Any]) -> bool:
+    return any(isinstance(t, dict) and t.get("type") == "manual" and t.get("enabled")
+               for t in event.get("triggers") or [])
+
+
+class Launcher:
+    def __init__(self, manager: JobManager, lists: dict[str, ConfigList], job_env: dict[str, Any]) -> None:
+        self.manager = manager
+        self.lists = lists
+        self.job_env = job_env
+        manager.launcher = self.relaunch
+
+    async def launch(self, event: dict[str, Any], overrides: dict[str, Any], *, source: str,
+                     username: str = "", api_key: str = "", manual: bool = False) -> dict[str, Any]:
+        """Build, check and accept one job; raises LaunchError before anything is stored."""
+        test = bool(overrides.get("test"))
+        if manual and not test and not allows_manual_runs(event):
+            raise LaunchError("Event does not allow manual job runs", "event")
+        category = self.lists["categories"].get(str(event.get("category")))
+        if category is None:
+            raise LaunchError("Category not found", "event")
+        plugin = self._plugin(event)
+        if not test:
+            self._check_enabled(event, category, plugin)
+        job = job_from_event(event, overrides, category=category, plugin=plugin, config_env=self.job_env)
+        job["source"] = source
+        if username:
+            job["username"] = username
+        if api_key:
+            job["api_key"] = api_key
+        queue = first_enabled(job["limits"], "queue")
+        if queue and float(queue.get("amount") or 0) > 0 and not first_enabled(job["limits"], "job"):
+            raise LaunchError("A queue limit needs a job limit", "event")
+        expand_params(job, [str(f["id"]) for f in event.get("fields") or [] if isinstance(f, dict) and "id" in f])
+        return await self.manager.accept(job)
+
+    def _plugin(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        plugin_id = str(event.get("plugin") or "")
+        if event.get("type") == "workflow" or plugin_id.startswith("_"):
+            return None
+        plugin = self.lists["plugins"].get(plugin_id)
+        if plugin is None:
+            raise LaunchError("Plugin not found", "event")
+        return plugin
+
+    @staticmethod
+    def _check_enabled(event: dict[str, Any], category: dict[str, Any], plugin: dict[str, Any] | None) -> None:
+        if not event.get("enabled"):
+            raise LaunchError(f"Event is disabled: {event.get('title')}", "event")
+        if not category.get("enabled", True):
+            raise LaunchError(f"Category is disabled: {category.get('title')}", "event")
+        if plugin is not None and not plugin.get("enabled", True):
+            raise LaunchError(f"Plugin is disabled: {plugin.get('title')}", "event")
+
+    async def relaunch(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A retry: the job already carries its limits and actions; just accept it."""
+        return await self.manager.accept(job)

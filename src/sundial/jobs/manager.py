@@ -1,0 +1,501 @@
+"""The job manager: every active job, moved along by events, never by a polling tick.
+
+A job advances when something happens to it: accepted, a server frees up, the satellite
+reports, a timer fires, an abort arrives. Durable writes go through the group-committing
+JobStore; a job is stored before `run_event` answers and before its launch is sent, so a
+crash can neither lose an accepted job nor start one twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from sundial.jobs.build import (
+    LaunchError,
+    completion_conditions,
+    final_tags,
+    first_enabled,
+    meta_line,
+    normalize_code,
+    retry_copy,
+)
+from sundial.jobs.logs import JobLogs
+from sundial.jobs.select import candidates, pick
+from sundial.jobs.store import JobStore
+from sundial.logs import Logger
+
+DETAIL_KEYS = ("input", "data", "files", "workflowData", "serverData", "wfJobData")
+NEVER_FROM_AGENT = ("activity", "log_file", "log_file_size", "actions", "limits", "tags", "id", "event",
+                    "server", "started", "final")
+DELAY_STATES = ("start_delay", "retry_delay")
+WAITING_STATES = ("queued", "ready", *DELAY_STATES)
+SWEEP_SECONDS = 5.0
+
+
+class Fleet(Protocol):
+    """What the job manager needs from the satellite hub."""
+
+    def online_servers(self) -> list[dict[str, Any]]: ...
+
+    def send(self, server_id: str, cmd: str, data: dict[str, Any]) -> bool: ...
+
+
+class NoFleet:
+    def online_servers(self) -> list[dict[str, Any]]:
+        return []
+
+    def send(self, server_id: str, cmd: str, data: dict[str, Any]) -> bool:
+        return False
+
+
+Hook = Callable[[dict[str, Any], list[str]], Awaitable[None]]
+
+
+class JobManager:
+    def __init__(self, store: JobStore, logs: JobLogs, log: Logger, *, dead_job_timeout: float = 120,
+                 inline_log_limit: int = 1 << 20, known_tags: Callable[[], set[str]] = set,
+                 ebrake_per_min: int = 10000) -> None:
+        self.store = store
+        self.logs = logs
+        self.log = log
+        self.dead_job_timeout = dead_job_timeout
+        self.inline_log_limit = inline_log_limit
+        self.known_tags = known_tags
+        self.ebrake_per_min = ebrake_per_min
+        self.fleet: Fleet = NoFleet()
+        self.secrets_for: Callable[[dict[str, Any]], Awaitable[dict[str, str]]] = _no_secrets
+        self.condition_hooks: list[Hook] = []
+        self.launcher: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+        self.active: dict[str, dict[str, Any]] = {}
+        self.details: dict[str, dict[str, Any]] = {}
+        self._robin: dict[str, int] = {}
+        self._timers: dict[str, list[asyncio.TimerHandle]] = {}
+        self._finishing: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._minute: tuple[int, int] = (0, 0)
+        self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.store.start()
+        await self._reattach()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        for handles in self._timers.values():
+            for handle in handles:
+                handle.cancel()
+        await self.store.stop()
+
+    async def _reattach(self) -> None:
+        """After a restart: running jobs wait for their satellite; unsent ones continue."""
+        for job in await self.store.unfinished():
+            job_id = job["id"]
+            self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+            self.active[job_id] = job
+            if job.get("state") in ("active", "starting", "finishing"):
+                job["updated"] = time.time()
+                job["remote"] = False
+                meta_line(job, "Conductor restarted; waiting for the satellite to report this job.")
+            else:
+                self._spawn(self._advance(job_id))
+        if self.active:
+            self.log.debug(2, f"Re-attached {len(self.active)} unfinished jobs after start")
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.log.error("job", f"Job task failed: {exc!r}")
+
+    # -- reads -----------------------------------------------------------------------------
+    def get_active(self, job_id: str) -> dict[str, Any] | None:
+        job = self.active.get(job_id)
+        return {**job, **self.details.get(job_id, {})} if job else None
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        return self.get_active(job_id) or await self.store.get(job_id)
+
+    async def wait(self, job_id: str, seconds: float) -> dict[str, Any] | None:
+        """The final record once the job ends (for `run_event/wait`); None on timeout."""
+        if job_id not in self.active:
+            return await self.store.get(job_id)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(future)
+        try:
+            return await asyncio.wait_for(future, seconds)
+        except TimeoutError:
+            return None
+
+    def active_for_event(self, event_id: str) -> list[dict[str, Any]]:
+        return [j for j in self.active.values() if j.get("event") == event_id]
+
+    def count_on_server(self, server_id: str) -> int:
+        return sum(1 for j in self.active.values() if j.get("server") == server_id and j.get("state") == "active")
+
+    # -- launch ----------------------------------------------------------------------------
+    async def accept(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Store a built job durably, then start moving it. Returns once it is stored."""
+        self._check_ebrake()
+        job_id = job["id"]
+        self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+        meta_line(job, f"Job starting: source {job.get('source', 'user')}, event {job.get('event')}")
+        await self.store.insert({**job, **self.details[job_id]})
+        self.active[job_id] = job
+        self._spawn(self._advance(job_id))
+        return job
+
+    def _check_ebrake(self) -> None:
+        limit = self.ebrake_per_min
+        minute = int(time.time() // 60)
+        count = self._minute[1] + 1 if self._minute[0] == minute else 1
+        if limit > 0 and count > limit:
+            raise LaunchError("Global jobs per minute limit has been reached")
+        self._minute = (minute, count)
+
+    # -- the state machine -----------------------------------------------------------------
+    async def _advance(self, job_id: str) -> None:
+        job = self.active.get(job_id)
+        if job is None or job_id in self._finishing:
+            return
+        state = job.get("state")
+        if state in DELAY_STATES:
+            wait = float(job.get("until") or 0) - time.time()
+            if wait > 0:
+                self._timer(job_id, wait, lambda: self._spawn(self._release_delay(job_id)))
+                return
+            job["state"] = "ready"
+            job.pop("until", None)
+        if job.get("state") == "ready":
+            await self._start(job)
+
+    async def _release_delay(self, job_id: str) -> None:
+        job = self.active.get(job_id)
+        if job is not None and job.get("state") in DELAY_STATES:
+            job["state"] = "ready"
+            job.pop("until", None)
+            await self._start(job)
+
+    def _similar_running(self, job: dict[str, Any]) -> int:
+        return sum(1 for j in self.active.values()
+                   if j.get("event") == job.get("event") and j.get("state") in ("active", "starting"))
+
+    def _queued_similar(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        return [j for j in self.active.values() if j.get("event") == job.get("event") and j.get("state") == "queued"]
+
+    async def _start(self, job: dict[str, Any]) -> None:
+        """`ready`: concurrency limit, server choice, then persist and send the launch."""
+        limits = job.get("limits") or []
+        job_limit = first_enabled(limits, "job")
+        if job_limit and self._similar_running(job) >= float(job_limit.get("amount") or 0) > 0:
+            await self._queue_or_abort(job, "Maximum number of concurrent jobs for event has been reached")
+            return
+        server = self._choose_server(job)
+        if server is None:
+            await self._queue_or_abort(job, "No available servers matching targets", retry_ok=True)
+            return
+        job.update(state="starting", server=server["id"], groups=list(server.get("groups") or []))
+        job.pop("position", None)
+        meta_line(job, f"Chosen server: {server.get('hostname', server['id'])} ({job.get('algo', 'random')})")
+        await self.store.save(self._record(job))  # durable before the launch leaves
+        if job["id"] not in self.active or job.get("state") != "starting":
+            return  # aborted while we were writing
+        sec = await self.secrets_for(job)
+        now = round(time.time(), 3)
+        job.update(state="active", started=now, updated=now, progress=0, remote=True)
+        payload = {"job": {k: v for k, v in job.items() if k != "activity"},
+                   "details": self.details.get(job["id"], {}), "sec": sec}
+        if not self.fleet.send(server["id"], "launch_job", payload):
+            job["remote"] = False
+            await self._abort_now(job, f"Could not send the job to server {server['id']}.", retry_ok=True)
+            return
+        self._arm_time_limit(job)
+        self._fire(job, ["start"])
+
+    def _choose_server(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        pool = candidates(job.get("targets") or [], self.fleet.online_servers())
+        if not pool:
+            return None
+        event_id = str(job.get("event"))
+
+        def robin(count: int) -> int:
+            index = self._robin.get(event_id, 0)
+            self._robin[event_id] = (index + 1) % max(count, 1)
+            return index
+
+        return pick(str(job.get("algo") or "random"), pool, robin=robin, active_count=self.count_on_server)
+
+    async def _queue_or_abort(self, job: dict[str, Any], reason: str, retry_ok: bool = False) -> None:
+        queue_limit = first_enabled(job.get("limits") or [], "queue")
+        amount = float(queue_limit.get("amount") or 0) if queue_limit else 0
+        queued = self._queued_similar(job)
+        if amount > 0 and len([j for j in queued if j["id"] != job["id"]]) < amount:
+            if job.get("state") != "queued":
+                job["state"] = "queued"
+                job["position"] = 0 if job.get("priority") else len(queued) + 1
+                meta_line(job, f"{reason}; job was queued.")
+                await self.store.save(self._record(job))
+            return
+        suffix = ", and the queue is maxed out." if amount > 0 else "."
+        await self._abort_now(job, reason + suffix, retry_ok=retry_ok)
+
+    def _drain_queue(self, event_id: str | None = None) -> None:
+        """A slot or server freed up: start the next queued job of each affected event."""
+        queued = [j for j in self.active.values() if j.get("state") == "queued"
+                  and (event_id is None or j.get("event") == event_id)]
+        queued.sort(key=lambda j: (0 if j.get("priority") else 1, j.get("started", 0)))
+        seen: set[str] = set()
+        for job in queued:
+            if job.get("event") in seen:
+                continue
+            seen.add(str(job.get("event")))
+            job["state"] = "ready"
+            self._spawn(self._start(job))
+
+    # -- timers and limits -----------------------------------------------------------------
+    def _timer(self, job_id: str, delay: float, callback: Callable[[], None]) -> None:
+        handle = asyncio.get_running_loop().call_later(max(delay, 0), callback)
+        self._timers.setdefault(job_id, []).append(handle)
+
+    def _arm_time_limit(self, job: dict[str, Any]) -> None:
+        limit = next((lim for lim in job.get("limits") or [] if isinstance(lim, dict) and lim.get("type") == "time"
+                      and lim.get("enabled") and not lim.get("date")), None)
+        if limit and isinstance(limit.get("duration"), int | float) and limit["duration"] > 0:
+            job_id = job["id"]
+            self._timer(job_id, float(limit["duration"]), lambda: self._spawn(self._time_exceeded(job_id, limit)))
+
+    async def _time_exceeded(self, job_id: str, limit: dict[str, Any]) -> None:
+        job = self.active.get(job_id)
+        if job is None or job.get("state") != "active":
+            return
+        message = f"Job elapsed time has exceeded maximum limit of {limit['duration']} seconds."
+        await self._limit_fired(job, limit, message)
+
+    async def _limit_fired(self, job: dict[str, Any], limit: dict[str, Any], message: str) -> None:
+        limit.update(date=round(time.time(), 3), description=message)
+        meta_line(job, message)
+        job["tags"] = list(dict.fromkeys([*(job.get("tags") or []), *(limit.get("tags") or [])]))
+        if limit.get("abort"):
+            await self.abort(job["id"], message, retry_ok=True)
+
+    def _check_resource_limits(self, job: dict[str, Any]) -> None:
+        now = time.time()
+        for limit in job.get("limits") or []:
+            if not isinstance(limit, dict) or not limit.get("enabled") or limit.get("date"):
+                continue
+            kind = limit.get("type")
+            if kind == "log" and isinstance(limit.get("amount"), int | float) and \
+                    job.get("log_file_size", 0) > limit["amount"]:
+                self._spawn(self._limit_fired(job, limit, f"Job output size has exceeded maximum limit of "
+                                                          f"{limit['amount']} bytes."))
+            elif kind in ("cpu", "mem"):
+                current = (job.get(kind) or {}).get("current")
+                if not isinstance(current, int | float) or current <= float(limit.get("amount") or 0):
+                    limit.pop("when", None)
+                    continue
+                limit.setdefault("when", now)
+                if now - limit["when"] >= float(limit.get("duration") or 0):
+                    what = "CPU usage" if kind == "cpu" else "memory usage"
+                    self._spawn(self._limit_fired(job, limit, f"Job {what} has exceeded maximum limit of "
+                                                              f"{limit['amount']}."))
+
+    async def _sweep_forever(self) -> None:
+        """Off the hot path: jobs whose satellite went silent are declared dead."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = time.time()
+            for job in list(self.active.values()):
+                if job.get("state") in ("active", "starting", "finishing") and \
+                        now - float(job.get("updated") or job.get("started") or now) >= self.dead_job_timeout:
+                    await self.abort(job["id"], f"No updates received in last {int(self.dead_job_timeout)} "
+                                                "seconds, assuming job is dead.", retry_ok=True)
+
+    # -- messages from satellites ----------------------------------------------------------
+    def handle_updates(self, server_id: str, updates: dict[str, Any]) -> None:
+        """A `jobs` frame: partial job objects keyed by id."""
+        for job_id, update in updates.items():
+            if not isinstance(update, dict):
+                continue
+            job = self.active.get(job_id)
+            if job is None:
+                if update.get("state") == "complete":
+                    self._spawn(self._late_update(job_id, update))
+                continue
+            if job.get("server") != server_id or job_id in self._finishing:
+                continue
+            self._merge_update(job, update)
+            if update.get("state") == "complete":
+                self._spawn(self._finish(job))
+            else:
+                self._check_resource_limits(job)
+
+    def _merge_update(self, job: dict[str, Any], update: dict[str, Any]) -> None:
+        details = self.details.setdefault(job["id"], {})
+        job["updated"] = round(time.time(), 3)
+        job["remote"] = True
+        for key, value in update.items():
+            if key in NEVER_FROM_AGENT:
+                continue
+            if key == "push" and isinstance(value, dict):
+                self._apply_push(job, value)
+            elif key in DETAIL_KEYS:
+                details[key] = value
+            else:
+                job[key] = value
+
+    def _apply_push(self, job: dict[str, Any], push: dict[str, Any]) -> None:
+        for key, items in push.items():
+            if not isinstance(items, list):
+                continue
+            if key == "actions":
+                items = [{**a, "source": "job"} for a in items if isinstance(a, dict)]
+            job[key] = list(job.get(key) or []) + items
+
+    def handle_log(self, server_id: str, data: dict[str, Any]) -> None:
+        job = self.active.get(str(data.get("id")))
+        text = data.get("text")
+        if job is None or job.get("server") != server_id or not isinstance(text, str):
+            return
+        job["log_file_size"] = int(job.get("log_file_size") or 0) + self.logs.append(job["id"], text)
+        if any(isinstance(lim, dict) and lim.get("type") == "log" for lim in job.get("limits") or []):
+            self._check_resource_limits(job)
+
+    def handle_meta(self, server_id: str, data: dict[str, Any]) -> None:
+        job = self.active.get(str(data.get("id")))
+        if job is not None and isinstance(data.get("text"), str):
+            meta_line(job, data["text"][:2000], server_id)
+
+    async def finish_from_api(self, job_id: str, final: dict[str, Any], server_id: str | None) -> bool:
+        """`finish_job`: the satellite's final report over HTTP."""
+        job = self.active.get(job_id)
+        if job is None:
+            await self._late_update(job_id, final)
+            return False
+        if server_id and job.get("server") != server_id:
+            return False
+        self._merge_update(job, final)
+        await self._finish(job)
+        return True
+
+    def server_offline(self, server_id: str) -> None:
+        for job in self.active.values():
+            if job.get("server") == server_id and job.get("state") == "active":
+                job["remote"] = False
+                meta_line(job, "Lost connection to the satellite; waiting for it to reconnect.")
+
+    def server_online(self, server_id: str) -> None:
+        self._drain_queue()
+
+    async def _late_update(self, job_id: str, update: dict[str, Any]) -> None:
+        record = await self.store.get(job_id)
+        if record is None or not record.get("final"):
+            return
+        if record.get("code") == "abort":
+            record.update(code="warning", description=(record.get("description") or "") +
+                          " (received late update after completion.)")
+        await self.store.save(record)
+
+    # -- abort and finish ------------------------------------------------------------------
+    async def abort(self, job_id: str, reason: str, retry_ok: bool = False) -> bool:
+        job = self.active.get(job_id)
+        if job is None or job_id in self._finishing:
+            return False
+        if retry_ok:
+            job["retry_ok"] = True
+        if job.get("state") == "active" and job.get("remote"):
+            meta_line(job, f"Aborting job: {reason}")
+            job.update(code="abort", description=reason)
+            if self.fleet.send(str(job.get("server")), "abort_job", {"id": job_id, "reason": reason}):
+                return True
+        await self._abort_now(job, reason, retry_ok)
+        return True
+
+    async def _abort_now(self, job: dict[str, Any], reason: str, retry_ok: bool = False) -> None:
+        job.update(code="abort", description=reason, complete=True)
+        if retry_ok:
+            job["retry_ok"] = True
+        await self._finish(job)
+
+    async def flush_queue(self, event_id: str) -> int:
+        queued = [j for j in self.active.values() if j.get("event") == event_id and j.get("state") == "queued"]
+        for job in queued:
+            self._forget(job["id"])
+            await self.store.delete(job["id"])
+        return len(queued)
+
+    def _forget(self, job_id: str) -> None:
+        self.active.pop(job_id, None)
+        self.details.pop(job_id, None)
+        for handle in self._timers.pop(job_id, []):
+            handle.cancel()
+
+    def _record(self, job: dict[str, Any]) -> dict[str, Any]:
+        return {**job, **self.details.get(job["id"], {})}
+
+    async def _finish(self, job: dict[str, Any]) -> None:
+        job_id = job["id"]
+        if job_id in self._finishing or job_id not in self.active:
+            return
+        self._finishing.add(job_id)
+        try:
+            record = self._final_record(job)
+            retry = retry_copy(record)
+            if retry is not None and self.launcher is not None:
+                record["retried"] = True
+                record.setdefault("jobs", []).append({"id": retry["id"], "reason": "retry"})
+                record["tags"] = list(dict.fromkeys([*record.get("tags", []), "_retried"]))
+            await self.store.save(record)
+            self._forget(job_id)
+            for waiter in self._waiters.pop(job_id, []):
+                if not waiter.done():
+                    waiter.set_result(record)
+            if retry is not None and self.launcher is not None:
+                self._spawn(self.launcher(retry))
+            self._fire(record, completion_conditions(record))
+            self._drain_queue(str(job.get("event")))
+        finally:
+            self._finishing.discard(job_id)
+
+    def _final_record(self, job: dict[str, Any]) -> dict[str, Any]:
+        now = round(time.time(), 3)
+        record = self._record(job)
+        for key in ("remote", "redraw", "status", "procs", "conns", "retry_ok", "until", "position"):
+            record.pop(key, None)
+        record["code"] = normalize_code(record.get("code"))
+        if record["code"] and not record.get("description"):
+            record["description"] = "Unknown Error (no description provided)"
+        size, inline = self.logs.finalize(job["id"], self.inline_log_limit)
+        if inline is not None:
+            record["output"] = inline
+        elif size:
+            record["log_uploaded"] = True
+        elif record["code"] and record.get("description"):
+            record["output"] = str(record["description"]) + "\n"
+        record.update(state="complete", complete=True, final=True, completed=now, progress=1,
+                      log_file_size=size or len(record.get("output", "")),
+                      elapsed=round(max(0.0, now - float(record.get("started") or now)), 3))
+        record["tags"] = final_tags(record, self.known_tags())
+        outcome = "was aborted" if record["code"] == "abort" else \
+            (f"failed with code {record['code']}" if record["code"] else "completed successfully")
+        meta_line(record, f"Job {outcome}.")
+        return record
+
+    def _fire(self, job: dict[str, Any], conditions: list[str]) -> None:
+        for hook in self.condition_hooks:
+            self._spawn(hook(copy.deepcopy(job), conditions))
+
+
+async def _no_secrets(job: dict[str, Any]) -> dict[str, str]:
+    return {}
