@@ -1,6 +1,6 @@
 """Generates the configuration reference from the defaults, so the docs cannot drift.
 
-    .venv/bin/python -m sundial.docs_reference > /tmp/ref.md   # the generated section
+    .venv/bin/python -m sundial.docs_reference --write docs/configuration.md
 """
 
 from __future__ import annotations
@@ -37,5 +37,19 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def write(path: str) -> None:
+    """Replace the generated section of a Markdown file in place."""
+    from pathlib import Path
+
+    doc = Path(path).read_text()
+    start, end = doc.index(BEGIN), doc.index(END) + len(END)
+    Path(path).write_text(doc[:start] + render() + doc[end:])
+
+
 if __name__ == "__main__":
-    print(render())
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        write(sys.argv[2])
+    else:
+        print(render())

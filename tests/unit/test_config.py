@@ -93,4 +93,4 @@ def test_configuration_reference_matches_the_defaults() -> None:
     from sundial.docs_reference import render
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    assert render() in doc, "regenerate with: python -m sundial.docs_reference (and paste into docs/configuration.md)"
+    assert render() in doc, "regenerate with: python -m sundial.docs_reference --write docs/configuration.md"
