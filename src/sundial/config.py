@@ -226,7 +226,7 @@ def load_config(home: Path, cli: Mapping[str, Any] | None = None,
 
 def _read_key_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8").strip()
+        return path.read_text(encoding="utf-8").rstrip("\r\n")  # only the line ending: spaces are key material
     except OSError as exc:
         raise ConfigError(f"Cannot read secret key file {path} (SUNDIAL_SECRET_KEY_FILE): "
                           f"{exc.strerror}") from None
