@@ -23,7 +23,7 @@ class PluginFields(Params):
     notes: Notes | None = None
     enabled: Flag | None = None
     script: str | None = Field(default=None, max_length=4 * 1024 * 1024)
-    params: list[Any] | None = None
+    params: Any = None  # checked by validate_definitions, which words its errors as xyOps does
     kill: Literal["none", "parent", "all"] | None = None
     runner: Flag | None = None
     timeout: Number | None = None
