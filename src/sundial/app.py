@@ -45,6 +45,7 @@ from sundial.storage.engine import Storage, database_url
 from sundial.storage.lists import ConfigList
 from sundial.storage.migrate import migrate
 from sundial.storage.schema import CONFIG_LISTS
+from sundial.web.routes import web_routes
 
 ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, plugins.router,
                              events.router, jobs.router, system.router]
@@ -161,7 +162,7 @@ class Conductor:
             Route("/api/{ns:str}/{name:str}", _name_guard(dispatcher), methods=methods),
             Route("/api/{ns:str}/{name:str}/{rest:path}", _name_guard(dispatcher), methods=methods),
             Route("/health", self.health, methods=["GET", "HEAD"]),
-            Route("/", self.home, methods=["GET"]),
+            *web_routes(self.services),
         ]
         return Starlette(routes=routes, lifespan=self.lifespan,
                          middleware=[Middleware(CorsPreflight)])
@@ -173,11 +174,6 @@ class Conductor:
         primary = self.services.is_primary()
         return JSONResponse({"code": 0 if primary else "master", "master": primary},
                             status_code=200 if primary else 503)
-
-    async def home(self, request: Request) -> Response:
-        return Response("<!doctype html><title>Sundial</title><h1>Sundial</h1>"
-                        "<p>The conductor is running. The API lives under <code>/api/</code>.</p>",
-                        media_type="text/html")
 
 
 def _name_guard(dispatcher: Dispatcher) -> Any:

@@ -17,7 +17,8 @@ def test_stock_plugins_are_seeded(admin: Api):
 
 def test_plugin_crud_and_param_validation(admin: Api, uid):
     params = [{"id": "name", "title": "Name", "type": "text", "value": "x", "required": True}]
-    made = admin.ok("create_plugin", {"id": uid, "title": "P", "type": "event", "command": "/bin/echo", "params": params})
+    made = admin.ok("create_plugin", {"id": uid, "title": "P", "type": "event", "command": "/bin/echo",
+                                      "params": params})
     assert made["plugin"]["params"] == params
     updated = admin.ok("update_plugin", {"id": uid, "title": "P2"})
     assert updated["plugin"]["title"] == "P2" and updated["plugin"]["revision"] == 2
