@@ -24,6 +24,12 @@ class Launcher:
     async def launch(self, event: dict[str, Any], overrides: dict[str, Any], *, source: str,
                      username: str = "", api_key: str = "", manual: bool = False) -> dict[str, Any]:
         """Build, check and accept one job; raises LaunchError before anything is stored."""
+        job = self.build(event, overrides, source=source, username=username, api_key=api_key, manual=manual)
+        return await self.manager.accept(job)
+
+    def build(self, event: dict[str, Any], overrides: dict[str, Any], *, source: str, username: str = "",
+              api_key: str = "", manual: bool = False) -> dict[str, Any]:
+        """The checked job for an event, not yet stored (the scheduler stores batches itself)."""
         test = bool(overrides.get("test"))
         if manual and not test and not allows_manual_runs(event):
             raise LaunchError("Event does not allow manual job runs", "event")
@@ -43,7 +49,7 @@ class Launcher:
         if queue and float(queue.get("amount") or 0) > 0 and not first_enabled(job["limits"], "job"):
             raise LaunchError("A queue limit needs a job limit", "event")
         expand_params(job, [str(f["id"]) for f in event.get("fields") or [] if isinstance(f, dict) and "id" in f])
-        return await self.manager.accept(job)
+        return job
 
     def _plugin(self, event: dict[str, Any]) -> dict[str, Any] | None:
         plugin_id = str(event.get("plugin") or "")

@@ -157,6 +157,19 @@ class JobManager:
         self._spawn(self._advance(job_id))
         return job
 
+    def prepare(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Ready a built job for storing by someone else (see `adopt`): meta line, e-brake."""
+        self._check_ebrake()
+        meta_line(job, f"Job starting: source {job.get('source', 'user')}, event {job.get('event')}")
+        return job
+
+    def adopt(self, job: dict[str, Any]) -> None:
+        """Take over a job its caller already stored (in its own transaction) and start moving it."""
+        job_id = job["id"]
+        self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+        self.active[job_id] = job
+        self._spawn(self._advance(job_id))
+
     def _check_ebrake(self) -> None:
         limit = self.ebrake_per_min
         minute = int(time.time() // 60)

@@ -88,6 +88,11 @@ class JobStore:
     def delete(self, job_id: str) -> asyncio.Future[None]:
         return self._queue("delete", job_id, None)
 
+    async def insert_in(self, conn: Any, jobs_to_insert: list[dict[str, Any]]) -> None:
+        """Insert job rows inside a caller's transaction (the scheduler claims its slots in the same one)."""
+        if jobs_to_insert:
+            await conn.execute(insert(jobs), [{"id": job["id"], **row_values(job)} for job in jobs_to_insert])
+
     async def _drain(self) -> None:
         while self._pending:
             await self._flush_once()
