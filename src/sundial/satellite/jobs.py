@@ -1,0 +1,369 @@
+"""One job on the agent: environment, command line, wire-protocol updates, abort and finish.
+
+Phase 1 scope: external-command plugins (``command`` is an executable line, optional plugin script),
+results delivered through ``jobs`` frames (the legacy finish path the conductor must accept per
+satellite-protocol.md §7.7). Not yet here: built-in ``[name]`` plugins, input-file download, output
+file upload and the HTTP ``finish_job`` call with its health gate; a job that needs them says so in
+its meta log instead of silently doing less.
+
+A job lives independently of the connection: output, progress and the final result are handed to
+``emit`` (the agent's outbox), which keeps what matters while the conductor is unreachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import re
+import secrets
+import shlex
+import shutil
+import string
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sundial.protocol import LaunchJob
+from sundial.satellite.process import ChildProcess, KillMode, ProcessSpec, SpawnError, TreeSample
+
+__all__ = ["Job", "build_env", "parse_command"]
+
+#: ``emit(cmd, data, important)``: important frames survive a disconnection, others may be dropped.
+Emit = Callable[[str, dict[str, Any], bool], None]
+
+_PRIVATE_ENV = ("XYOPS_", "XYSAT_", "SATELLITE_", "SUNDIAL_")
+_STD_PATH = ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
+_REDRAW_KEYS = frozenset({"table", "html", "markdown", "text", "perf", "push", "status"})
+_ACCUMULATED = ("data", "serverData", "workflowData")
+_WORD = re.compile(r"^\w+$")
+
+
+class JobSetupError(Exception):
+    """The job cannot start; the message becomes its description (code 1)."""
+
+
+def _env_str(value: Any) -> str:
+    """How a JavaScript agent would stringify a value into the environment."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode("utf-8")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _env_key(key: str) -> str:
+    return re.sub(r"\W", "_", str(key))
+
+
+def _merged_path(current: str) -> str:
+    home = os.environ.get("HOME", "")
+    parts = ([f"{home}/.local/bin"] if home else []) + current.split(":") + _STD_PATH
+    seen: list[str] = []
+    for part in parts:
+        if part and part not in seen:
+            seen.append(part)
+    return ":".join(seen)
+
+
+def _prefixed(env: dict[str, str], prefix: str, values: Any) -> None:
+    if isinstance(values, dict):
+        for key, value in values.items():
+            env[prefix + _env_key(key)] = _env_str(value)
+
+
+def build_env(job: Mapping[str, Any], details: Mapping[str, Any], sec: Mapping[str, str], *,
+              job_env: Mapping[str, Any], fixed: Mapping[str, str],
+              base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The child's environment, layered as the spec orders it (later layers win)."""
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not k.startswith(_PRIVATE_ENV)}
+    env["PATH"] = _merged_path(env.get("PATH", ""))
+    for layer in (job_env, job.get("env") or {}, sec):
+        if isinstance(layer, dict):
+            env.update({str(k): _env_str(v) for k, v in layer.items()})
+    env.update(fixed)
+    _prefixed(env, "", job.get("params"))
+    workflow = job.get("workflow")
+    _prefixed(env, "workflow_", workflow.get("params") if isinstance(workflow, dict) else None)
+    _prefixed(env, "workflow_data_", details.get("workflowData"))
+    _prefixed(env, "server_data_", details.get("serverData"))
+    input_ = details.get("input")
+    _prefixed(env, "data_", input_.get("data") if isinstance(input_, dict) else None)
+    return env
+
+
+class _EnvTemplate(string.Template):
+    idpattern = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def parse_command(command: str, env: Mapping[str, str]) -> list[str]:
+    """Executable plus shell-style arguments with ``$VAR`` expansion from the child env (no shell)."""
+    command = command.strip()
+    if not command:
+        raise JobSetupError("Plugin Error: No command specified.")
+    exe, _, rest = command.partition(" ")
+    try:
+        args = [_EnvTemplate(a).safe_substitute(env) for a in shlex.split(rest)] if rest.strip() else []
+    except ValueError as exc:
+        raise JobSetupError(f"Plugin Error: Cannot parse command line: {exc}") from None
+    return [exe, *args]
+
+
+def _resolve_user(uid: Any, gid: Any) -> tuple[int | None, int | None, dict[str, str]]:
+    """Run-as account: uid/gid by name or number; unknown names fail the job with a clear reason."""
+    if uid in (None, "", 0, "0") and gid in (None, "", 0, "0"):
+        return None, None, {}
+    env: dict[str, str] = {}
+    user_id = group_id = None
+    if uid not in (None, ""):
+        try:
+            entry = pwd.getpwuid(int(uid)) if str(uid).isdigit() else pwd.getpwnam(str(uid))
+        except (KeyError, ValueError):
+            raise JobSetupError(f"Plugin Error: User does not exist: {uid}") from None
+        user_id, group_id = entry.pw_uid, entry.pw_gid
+        env = {"USER": entry.pw_name, "USERNAME": entry.pw_name, "HOME": entry.pw_dir, "SHELL": entry.pw_shell}
+    if gid not in (None, ""):
+        try:
+            group_id = grp.getgrgid(int(gid)).gr_gid if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid
+        except (KeyError, ValueError):
+            raise JobSetupError(f"Plugin Error: Group does not exist: {gid}") from None
+    return user_id, group_id, env
+
+
+def _merge_accumulated(target: dict[str, Any], update: Mapping[str, Any]) -> None:
+    """Shallow merge in which two arrays under the same key are concatenated."""
+    for key, value in update.items():
+        old = target.get(key)
+        target[key] = old + value if isinstance(old, list) and isinstance(value, list) else value
+
+
+class Job:
+    """A launched job: owns its child, its accumulated output details and its reporting state."""
+
+    def __init__(self, launch: LaunchJob, *, emit: Emit, temp_dir: Path, log_dir: Path, base_url: str,
+                 kill_timeout: float, job_env: Mapping[str, Any], version: str,
+                 extra_doc: Mapping[str, Any] | None = None) -> None:
+        self.job: dict[str, Any] = launch.job.model_dump()
+        self.job.pop("activity", None)
+        self.id: str = launch.job.id
+        self.details = dict(launch.details)
+        self.sec = dict(launch.sec)
+        self.emit = emit
+        self.temp_dir, self.log_dir, self.base_url = temp_dir, log_dir, base_url
+        self.kill_timeout, self.job_env, self.version = kill_timeout, job_env, version
+        self.extra_doc = dict(extra_doc or {})
+        self.accumulated: dict[str, dict[str, Any]] = {k: {} for k in _ACCUMULATED}
+        self.push: dict[str, list[Any]] = {}
+        self.pending: dict[str, Any] = {}
+        self.child: ChildProcess | None = None
+        self.completed = False
+        self.aborting = False
+        self.finished = False
+        self.state = "active"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Prepare, spawn, wait, finish. Never raises: every failure becomes the job's result."""
+        try:
+            spec = self._prepare()
+        except JobSetupError as exc:
+            return self._finish(1, str(exc))
+        except OSError as exc:
+            return self._finish(1, f"Setup Error: {exc}")
+        if self.aborting:  # aborted while being prepared: nothing to kill
+            return self._finish(self.job.get("code", "abort"), str(self.job.get("description") or ""))
+        self.child = ChildProcess(spec, on_log=self._on_log, on_message=self._on_message,
+                                  on_notice=self.meta, on_sample=self._on_sample)
+        try:
+            pid = await self.child.start()
+        except SpawnError as exc:
+            return self._finish(1, f"Child spawn error: {exc}")
+        self.job["pid"] = pid
+        self.pending["pid"] = pid
+        self.meta(f"Spawned child process: PID {pid}")
+        result = await self.child.wait()
+        self._on_exit(result.exit_code, result.signal_name, pid)
+
+    def _prepare(self) -> ProcessSpec:
+        cwd = self.temp_dir / "jobs" / self.id
+        cwd.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            cwd.chmod(0o777)
+        log_file = self.log_dir / "jobs" / f"job-{self.id}.log"
+        self.job.update({"cwd": str(cwd), "log_file": str(log_file)})
+        self._note_unsupported()
+        uid, gid, user_env = _resolve_user(self.job.get("uid"), self.job.get("gid"))
+        fixed = {"XYOPS": self.version, "JOB_ID": self.id, "JOB_LOG": str(log_file),
+                 "JOB_NOW": _env_str(self.job.get("now", time.time())), "JOB_BASE_URL": self.base_url,
+                 "PWD": str(cwd)}
+        env = build_env(self.job, self.details, self.sec, job_env=self.job_env, fixed=fixed)
+        env.update(user_env)
+        argv = self._argv(env)
+        return ProcessSpec(argv=argv, stdin_doc=self._stdin_doc, env=env, cwd=str(cwd), uid=uid, gid=gid,
+                           kill_timeout=self.kill_timeout)
+
+    def _argv(self, env: Mapping[str, str]) -> list[str]:
+        command = str(self.job.get("command") or "")
+        if re.fullmatch(r"\s*\[[\w\-]+\]\s*", command):
+            raise JobSetupError(f"Plugin Error: Built-in plugin {command.strip()} is not available on this "
+                                "satellite yet.")
+        argv = parse_command(command, env)
+        if self.job.get("script"):
+            script = self.temp_dir / "plugins" / str(self.job.get("plugin") or "")
+            if not script.is_file():
+                raise JobSetupError(f"Plugin not found: {self.job.get('plugin')}")
+            argv.append(str(script.resolve()))
+        return argv
+
+    def _note_unsupported(self) -> None:
+        files = (self.details.get("input") or {}).get("files") if isinstance(self.details.get("input"), dict) else None
+        if files and not self.job.get("runner"):
+            self.meta("Input files are not downloaded by this satellite version; the job runs without them.")
+
+    def _stdin_doc(self, pid: int) -> dict[str, Any]:
+        job = {k: v for k, v in self.job.items() if k != "type"}
+        job["pid"] = pid
+        return {"xy": 1, "type": "event", **job, **self.details, "secrets": self.sec, **self.extra_doc,
+                "activity": None}
+
+    async def abort(self, reason: str) -> None:
+        """Mark aborted and take the child down per the job's ``kill`` policy."""
+        if self.completed or self.finished:
+            return
+        self.meta("Aborting job on server")
+        self.aborting = True
+        self._complete_with("abort", reason)
+        kill = str(self.job.get("kill") or "parent")
+        if self.child is None or not self.child.running:
+            return
+        if kill == "none":
+            self.child.detach()
+            return self._finish(self.job["code"], self.job["description"])
+        await self.child.abort(reason, KillMode.TREE if kill == "all" else KillMode.PARENT)
+
+    # -- child output ----------------------------------------------------------------------
+
+    def _on_log(self, text: str) -> None:
+        self.emit("job_log", {"id": self.id, "text": text}, True)
+
+    def meta(self, text: str) -> None:
+        self.emit("job_meta", {"id": self.id, "text": text}, True)
+
+    def _on_sample(self, sample: TreeSample) -> None:
+        self.job["procs"] = {str(pid): row for pid, row in sample.procs.items()}
+        for key, value in (("cpu", sample.cpu), ("mem", sample.mem)):
+            stat = self.job.get(key) or {"min": value, "max": value, "total": 0, "count": 0, "current": value}
+            stat.update(min=min(stat["min"], value), max=max(stat["max"], value), total=stat["total"] + value,
+                        count=stat["count"] + 1, current=value)
+            self.job[key] = stat
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        """Apply one ``xy`` line (wire protocol §5); ignored after completion or during an abort."""
+        if self.completed or self.aborting:
+            return
+        msg = {k: v for k, v in msg.items() if k != "xy"}
+        if msg.get("complete") and not msg.get("code"):
+            msg["code"] = 0
+        if "code" in msg and "complete" not in msg:
+            msg["complete"] = True
+        for key in _ACCUMULATED:
+            if key in msg:
+                self._accumulate(key, msg.pop(key))
+        if "push" in msg:
+            self._push(msg.pop("push"))
+        if _REDRAW_KEYS & msg.keys():
+            msg["redraw"] = secrets.token_hex(8)
+        self.job.update(msg)
+        self.pending.update(msg)
+        if msg.get("complete"):
+            self.completed = True
+
+    def _accumulate(self, key: str, value: Any) -> None:
+        if not isinstance(value, dict):
+            self.meta(f"Ignoring malformed '{key}' update from job: must be an object.")
+            return
+        _merge_accumulated(self.accumulated[key], value)
+
+    def _push(self, push: Any) -> None:
+        ok = isinstance(push, dict) and all(_WORD.match(str(k)) and isinstance(v, list) for k, v in push.items())
+        if not ok:
+            self.meta("Ignoring malformed 'push' update from job: must be an object of arrays.")
+            return
+        for key, values in push.items():
+            self.push.setdefault(key, []).extend(values)
+        self.pending["redraw"] = self.job["redraw"] = secrets.token_hex(8)
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def take_update(self, *, telemetry: bool) -> dict[str, Any] | None:
+        """The partial job for the next ``jobs`` frame (changes since last time, plus telemetry)."""
+        if self.finished:
+            return None
+        update = dict(self.pending)
+        self.pending.clear()
+        push = {k: v for k, v in self.push.items() if k != "files"}
+        if push:
+            update["push"] = push
+            self.push = {k: v for k, v in self.push.items() if k == "files"}
+        if telemetry:
+            update.update({k: self.job[k] for k in ("procs", "cpu", "mem") if k in self.job})
+        if not update:
+            return None
+        update.update(id=self.id, state=self.state, progress=self.job.get("progress", 0))
+        return update
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole job as the agent sees it (sent after a reconnect)."""
+        return {**self.job, "id": self.id, "state": self.state}
+
+    def _complete_with(self, code: Any, description: str) -> None:
+        self.completed = True
+        self.job.update(code=code, description=description, complete=True)
+
+    def _on_exit(self, exit_code: int | None, signal_name: str | None, pid: int) -> None:
+        self.meta(f"Child exited with code: {exit_code if exit_code is not None else signal_name}")
+        if self.completed:
+            return self._finish(self.job.get("code", 0), str(self.job.get("description") or ""))
+        if exit_code == 0:
+            self.job["unknown"] = 1
+            return self._finish("warning", "Process exited without reporting job completion.")
+        code = exit_code if exit_code is not None else signal_name
+        self._finish(code, f"Child {pid} crashed with code: {code}")
+
+    def _finish(self, code: Any, description: str) -> None:
+        """Report ``finishing`` then ``complete`` (with accumulated details); both are important."""
+        if self.finished:
+            return
+        if code not in (0, None, "") and not description:
+            description = "Unknown Error (no description provided)"
+        self.job.update(code=code, description=description, complete=True, progress=1.0)
+        self.state = "finishing"
+        self.emit("jobs", {self.id: {**self.pending, "id": self.id, "state": "finishing", "code": code,
+                                     "description": description, "complete": True, "progress": 1.0}}, True)
+        self.pending.clear()
+        final = {k: v for k, v in self.snapshot().items() if k not in ("procs", "conns")}
+        final.update({k: v for k, v in self.accumulated.items() if v})
+        final.update(state="complete", files=[])
+        if self.push:
+            final["push"] = {k: v for k, v in self.push.items() if k != "files"}
+            if self.push.get("files"):
+                self.meta("Output files are not uploaded by this satellite version.")
+        self.state = "complete"
+        self.finished = True
+        self.emit("jobs", {self.id: final}, True)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        cwd = self.job.get("cwd")
+        if cwd:
+            shutil.rmtree(cwd, ignore_errors=True)
