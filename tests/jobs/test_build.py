@@ -7,8 +7,15 @@ import hashlib
 
 import pytest
 
-from sundial.jobs.build import completion_conditions, expand_params, final_tags, job_from_event, log_token, \
-    normalize_code, retry_copy
+from sundial.jobs.build import (
+    completion_conditions,
+    expand_params,
+    final_tags,
+    job_from_event,
+    log_token,
+    normalize_code,
+    retry_copy,
+)
 from sundial.jobs.select import candidates, pick
 
 EVENT = {"id": "e1", "title": "Nightly", "enabled": True, "category": "general", "plugin": "shellplug",
