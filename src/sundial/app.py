@@ -22,8 +22,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sundial import __version__
+from sundial.actions.service import ActionService
 from sundial.activity import ActivityLog
-from sundial.api import apikeys, events, jobs, misc, objects, plugins, system, users
+from sundial.api import apikeys, channels, events, jobs, misc, objects, plugins, system, users, webhooks
 from sundial.api.dispatch import Dispatcher
 from sundial.api.registry import Registry, VerbRouter, openapi_document
 from sundial.auth.accounts import Accounts
@@ -48,7 +49,7 @@ from sundial.storage.schema import CONFIG_LISTS
 from sundial.web.routes import web_routes
 
 ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, plugins.router,
-                             events.router, jobs.router, system.router]
+                             events.router, jobs.router, system.router, webhooks.router, channels.router]
 
 
 def host_id(config: Config) -> str:
@@ -84,7 +85,7 @@ def build_services(config: Config, logs: LogManager) -> Services:
     user_service = UserService(storage, config)
     objects_store = ObjectStore(storage, activity)
     jobs = build_job_manager(config, logs, storage, lists)
-    return Services(
+    services = Services(
         config=config, logs=logs, storage=storage, lists=lists, users=user_service,
         accounts=Accounts(user_service, activity, lists["roles"]),
         api_keys=ApiKeyService(lists["api_keys"]), activity=activity,
@@ -92,6 +93,8 @@ def build_services(config: Config, logs: LogManager) -> Services:
         events=EventService(objects_store, lists), jobs=jobs,
         launcher=Launcher(jobs, lists, dict(config.get("job_env") or {})),
         hostname=host_id(config), started=time.time())
+    services.actions = ActionService(services)  # registers the job action runner
+    return services
 
 
 async def load_services(services: Services) -> None:
@@ -143,6 +146,8 @@ class Conductor:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.services.jobs.stop()
+        if self.services.actions is not None:
+            await self.services.actions.aclose()
         await self.services.storage.close()
         self.log.debug(1, "Conductor stopped")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sundial.actions.records import CHANNEL, EXAMPLE_HOOK, SEV1_CHANNEL, WEB_HOOK
 from sundial.activity import ClientInfo
 from sundial.objects import CATEGORY, GROUP, ROLE, TAG, ObjectKind
 from sundial.plugins.stock import PLUGIN, STOCK_PLUGINS
@@ -27,6 +28,8 @@ STOCK: list[tuple[ObjectKind, dict[str, Any]]] = [
     (TAG, {"id": "important", "title": "Important", "icon": "alert-decagram", "notes": ""}),
     (TAG, {"id": "flag", "title": "Flag", "icon": "flag", "notes": ""}),
     *[(PLUGIN, plugin) for plugin in STOCK_PLUGINS],
+    (WEB_HOOK, EXAMPLE_HOOK),
+    (CHANNEL, SEV1_CHANNEL),
 ]
 
 

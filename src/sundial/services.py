@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sundial.activity import ActivityLog
 from sundial.auth.accounts import Accounts
@@ -23,6 +23,9 @@ from sundial.objects import ObjectStore
 from sundial.state import StateService
 from sundial.storage.engine import Storage
 from sundial.storage.lists import ConfigList
+
+if TYPE_CHECKING:
+    from sundial.actions.service import ActionService
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Services:
     started: float
     is_primary: Callable[[], bool] = lambda: True
     extras: dict[str, Any] = field(default_factory=dict)
+    actions: ActionService | None = None  # web hooks, e-mail, channels, job actions (set by app.py)
 
     def list(self, name: str) -> ConfigList:
         return self.lists[name]
