@@ -97,9 +97,13 @@ class _Outbox:
             self.ready.clear()
             self.empty.set()
 
-    def pop(self) -> None:
-        _cmd, text, _imp = self.items.popleft()
-        self.size -= len(text)
+    def sent(self, item: tuple[str, str, bool]) -> None:
+        """Forget a frame once written (it may already be gone if the bound dropped it meanwhile)."""
+        for i, queued in enumerate(self.items):
+            if queued is item:
+                del self.items[i]
+                self.size -= len(item[1])
+                break
         if not self.items:
             self.ready.clear()
             self.empty.set()
@@ -127,6 +131,7 @@ class Agent:
         self.auth_failed = False
         self.connected_host = ""
         self.connections = 0
+        self.dial_attempts = 0
         self._ws: ClientConnection | None = None
         self._temp_host = ""
         self._last_ping = time.monotonic()
@@ -213,6 +218,7 @@ class Agent:
         cfg = self.config
         url = p.websocket_url(host, cfg.port, cfg.secure)
         opened = False
+        self.dial_attempts += 1
         try:
             async with connect(url, open_timeout=cfg.number("connect_timeout_sec"), ping_interval=None,
                                max_size=p.MAX_FRAME_BYTES, ssl=_ssl_context(cfg), proxy=None,
@@ -258,11 +264,14 @@ class Agent:
     async def _writer(self, ws: ClientConnection) -> None:
         """Send queued frames in order, only while authenticated; pop each only once it is sent."""
         while True:
-            await self.outbox.ready.wait()
             await self._authed.wait()
-            while self.outbox.items and self.authed:
-                await ws.send(self.outbox.items[0][1])
-                self.outbox.pop()
+            if not self.outbox.items:
+                self.outbox.ready.clear()
+                await self.outbox.ready.wait()
+                continue
+            item = self.outbox.items[0]
+            await ws.send(item[1])
+            self.outbox.sent(item)
 
     def emit(self, cmd: str, data: dict[str, Any], important: bool = False) -> None:
         """Queue a frame; unimportant ones are dropped unless an authenticated socket is up."""
@@ -289,8 +298,14 @@ class Agent:
         if not self.authed and not isinstance(msg, _PRE_AUTH):
             return
         handler = getattr(self, f"_on_{type(msg).__name__}", None)
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             await handler(ws, msg)
+        except ConnectionClosed:
+            raise
+        except Exception:  # one bad message must not end the connection loop
+            log.exception("error while handling '%s' from the conductor", type(msg).cmd)
 
     async def _on_ConductorHello(self, ws: ClientConnection, msg: p.ConductorHello) -> None:  # noqa: N802
         if not self.config.server_id and msg.id:

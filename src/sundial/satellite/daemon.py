@@ -162,13 +162,17 @@ def _setup_logging(store: ConfigStore, foreground: bool) -> Path:
     return log_file
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 async def _serve(store: ConfigStore) -> None:
     from sundial.satellite.agent import Agent
 
     agent = Agent(store)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, agent.request_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # a stop sent during start-up lands here
     await agent.run()
 
 
@@ -191,6 +195,9 @@ def run_agent(config_path: str | os.PathLike[str], foreground: bool = True) -> i
     if not foreground:
         _daemonize(log_file)
     _setup_logging(store, foreground)
+    # From the moment the pid file names us, a stop request must mean a graceful stop: hold the
+    # signals until the event loop's handlers are in place.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         with PidFile(store.config.path("pid_file")):
             log.info("satellite starting (config %s)", store.path)
@@ -198,5 +205,7 @@ def run_agent(config_path: str | os.PathLike[str], foreground: bool = True) -> i
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 1
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     log.info("satellite stopped")
     return 0
