@@ -1,0 +1,1 @@
+"""Scheduler: timing objects, trigger kinds and (later) the tick loop and catch-up."""
