@@ -1,0 +1,78 @@
+"""Declarative form fields and table columns, rendered by the `macros.html` templates.
+
+A field's `kind` decides both the HTML control and the `data-type` that `forms.js` uses to
+turn the control back into JSON, so a page declares its fields once and needs no JS of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sundial.auth.privileges import PRIVILEGES
+from sundial.services import Services
+from sundial.web.viewer import Viewer
+
+# The xyOps category colour names (values are names, the stylesheet draws the swatches).
+COLORS = ("plain", "red", "fire", "orange", "tangerine", "amber", "gold", "yellow", "lemon", "lime", "grass",
+          "green", "mint", "emerald", "aqua", "teal", "turquoise", "cyan", "ice", "skyblue", "azure", "blue",
+          "sapphire", "indigo", "lavender", "violet", "orchid", "purple", "magenta", "fuchsia", "hotpink", "pink",
+          "blush", "rose")
+
+KINDS = ("text", "textarea", "number", "checkbox", "select", "flags", "list", "password", "email")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str = "text"
+    help: str = ""
+    required: bool = False
+    create_only: bool = False     # settable on create, read-only afterwards (ids)
+    options: str = ""             # an OPTION_SOURCES key for select, flags and list kinds
+    placeholder: str = ""
+    pattern: str = ""
+    maxlength: int = 0
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown field kind {self.kind!r} for {self.name}")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    kind: str = "text"   # text, code, bool, date, color, list, count
+
+
+Options = list[tuple[str, str]]
+
+
+def _privileges(services: Services, viewer: Viewer) -> Options:
+    return list(PRIVILEGES.items())
+
+
+def _titled(list_name: str) -> Callable[[Services, Viewer], Options]:
+    def source(services: Services, viewer: Viewer) -> Options:
+        return [(str(o["id"]), str(o.get("title") or o["id"])) for o in services.list(list_name).all()]
+
+    return source
+
+
+def _colors(services: Services, viewer: Viewer) -> Options:
+    return [("", "None")] + [(name, name.capitalize()) for name in COLORS]
+
+
+OPTION_SOURCES: dict[str, Callable[[Services, Viewer], Options]] = {
+    "privileges": _privileges, "roles": _titled("roles"), "categories": _titled("categories"),
+    "groups": _titled("groups"), "colors": _colors,
+}
+
+
+def resolve_options(fields: list[Field], services: Services, viewer: Viewer) -> dict[str, Options]:
+    """Choices for each field that has a source, looked up once per page view."""
+    return {f.name: OPTION_SOURCES[f.options](services, viewer) for f in fields if f.options}

@@ -1,0 +1,119 @@
+"""Configuration objects that share one life cycle: categories, tags, groups, roles.
+
+Each kind is one `ObjectAdmin` declaration (fields, columns, nav position); the list page,
+the edit page and the create/update/delete wiring all come from it. Plugins, web hooks
+and channels can join the same way once their verbs exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sundial.web.forms import Column, Field, resolve_options
+from sundial.web.framework import PageContext, PageSet, not_found
+from sundial.web.viewer import Viewer
+
+pages = PageSet()
+
+ID_FIELD = Field("id", "ID", help="Lower-case letters, digits and underscores; generated when empty.",
+                 create_only=True, pattern="[a-z0-9_]+", maxlength=64)
+TITLE_FIELD = Field("title", "Title", required=True, maxlength=512)
+NOTES_FIELD = Field("notes", "Notes", kind="textarea", maxlength=65536)
+
+
+@dataclass(frozen=True)
+class ObjectAdmin:
+    list_name: str          # "tags": the config list and privilege suffix
+    singular: str           # "tag": verb suffix
+    label: str              # "Tag"
+    plural_label: str       # "Tags"
+    fields: list[Field]
+    columns: list[Column]
+    intro: str = ""
+    order: int = 100
+    visible: Callable[[Viewer, dict[str, Any]], bool] = lambda _viewer, _item: True
+
+    @property
+    def path(self) -> str:
+        return "/" + self.list_name
+
+    def verb(self, action: str) -> str:
+        return f"{action}_{self.singular}"
+
+    def privilege(self, action: str) -> str:
+        return f"{action}_{self.list_name}"
+
+
+CATEGORIES = ObjectAdmin(
+    "categories", "category", "Category", "Categories", order=10,
+    intro="Categories group events; a disabled category stops its events from running.",
+    fields=[ID_FIELD, TITLE_FIELD, Field("enabled", "Enabled", kind="checkbox", default=True),
+            Field("color", "Colour", kind="select", options="colors"),
+            Field("sort_order", "Sort order", kind="number"), NOTES_FIELD],
+    columns=[Column("title", "Title"), Column("id", "ID", "code"), Column("color", "Colour", "color"),
+             Column("enabled", "Enabled", "bool"), Column("modified", "Modified", "date")],
+    visible=lambda viewer, item: viewer.principal.can_category(item.get("id")))
+
+TAGS = ObjectAdmin(
+    "tags", "tag", "Tag", "Tags", order=20,
+    intro="Tags label events and jobs for searching and filtering.",
+    fields=[ID_FIELD, TITLE_FIELD,
+            Field("icon", "Icon", help="Icon name (letters, digits, dashes).", pattern=r"[\w\-]*", maxlength=128),
+            NOTES_FIELD],
+    columns=[Column("title", "Title"), Column("id", "ID", "code"), Column("notes", "Notes"),
+             Column("modified", "Modified", "date")])
+
+GROUPS = ObjectAdmin(
+    "groups", "group", "Group", "Groups", order=30,
+    intro="Server groups collect servers by hostname pattern; events target groups.",
+    fields=[ID_FIELD, TITLE_FIELD,
+            Field("hostname_match", "Hostname match", required=True, default=".+",
+                  help="A regular expression matched against server hostnames.", maxlength=1024),
+            Field("max_jobs_per_server", "Max jobs per server", kind="number", help="0 means no limit."),
+            NOTES_FIELD],
+    columns=[Column("title", "Title"), Column("id", "ID", "code"), Column("hostname_match", "Hostname match", "code"),
+             Column("modified", "Modified", "date")],
+    visible=lambda viewer, item: viewer.principal.can_group(item.get("id")))
+
+ROLES = ObjectAdmin(
+    "roles", "role", "Role", "Roles", order=20,
+    intro="Roles bundle privileges and limits; users and API keys gain those of their enabled roles.",
+    fields=[ID_FIELD, TITLE_FIELD, Field("enabled", "Enabled", kind="checkbox", default=True),
+            Field("privileges", "Privileges", kind="flags", options="privileges"),
+            Field("categories", "Limit to categories", kind="list", options="categories",
+                  help="None checked means all categories."),
+            Field("groups", "Limit to server groups", kind="list", options="groups",
+                  help="None checked means all groups."),
+            NOTES_FIELD],
+    columns=[Column("title", "Title"), Column("id", "ID", "code"), Column("enabled", "Enabled", "bool"),
+             Column("privileges", "Privileges", "count"), Column("modified", "Modified", "date")])
+
+
+def register(admin: ObjectAdmin, nav: str) -> None:
+    """Declare the list page and the edit page of one kind."""
+
+    async def list_page(ctx: PageContext) -> dict[str, Any]:
+        viewer = ctx.user
+        rows = [o for o in ctx.services.list(admin.list_name).all() if admin.visible(viewer, o)]
+        return {"admin": admin, "rows": rows, "options": resolve_options(admin.fields, ctx.services, viewer)}
+
+    async def edit_page(ctx: PageContext) -> dict[str, Any]:
+        viewer, item_id = ctx.user, ctx.path_param("id")
+        item = ctx.services.list(admin.list_name).get(item_id)
+        if item is None or not admin.visible(viewer, item):
+            raise not_found(f"There is no {admin.label.lower()} with the ID {item_id}.")
+        return {"admin": admin, "item": item, "title": f"{admin.label}: {item.get('title') or item_id}",
+                "options": resolve_options(admin.fields, ctx.services, viewer)}
+
+    list_page.__name__ = f"{admin.list_name}_list"
+    edit_page.__name__ = f"{admin.list_name}_edit"
+    pages.page(admin.path, title=admin.plural_label, template="objects.html", nav=nav,
+               order=admin.order)(list_page)
+    pages.page(admin.path + "/{id:str}", title=admin.label, template="object_edit.html")(edit_page)
+
+
+for _admin in (CATEGORIES, TAGS, GROUPS):
+    register(_admin, "Configuration")
+register(ROLES, "Administration")
