@@ -143,3 +143,16 @@ def test_env_layers_and_private_vars() -> None:
 def test_command_parsing_expands_variables_without_a_shell() -> None:
     argv = parse_command("/usr/bin/env python3 -c 'print(1)' $HOME \"a b\" ; rm", {"HOME": "/h"})
     assert argv == ["/usr/bin/env", "python3", "-c", "print(1)", "/h", "a b", ";", "rm"]
+
+
+async def test_sloppy_typed_keys_are_normalised_for_the_conductor(tmp_path: Path) -> None:
+    from sundial import protocol
+
+    emit = Emitted()
+    code = "print('{\"xy\":1,\"progress\":\"half\",\"description\":5,\"complete\":1,\"code\":[2]}')"
+    await make_job(tmp_path, emit, command=script(code)).run()
+    for cmd, data, _imp in emit.frames:
+        if cmd == "jobs":
+            protocol.JobsUpdate.from_data(data)  # the conductor's validation accepts every frame
+    final = emit.final("jt1")
+    assert final["code"] == "[2]" and final["description"] == "5"

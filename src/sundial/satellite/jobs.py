@@ -139,6 +139,22 @@ def _resolve_user(uid: Any, gid: Any) -> tuple[int | None, int | None, dict[str,
     return user_id, group_id, env
 
 
+def _sanitize(msg: dict[str, Any]) -> dict[str, Any]:
+    """Give the typed keys the types the conductor validates, so one sloppy plugin line cannot get
+    a whole ``jobs`` frame refused (plugins are judged by truthiness in xyOps)."""
+    if "complete" in msg:
+        msg["complete"] = bool(msg["complete"])
+    progress = msg.get("progress")
+    if "progress" in msg and (isinstance(progress, bool) or not isinstance(progress, int | float)):
+        del msg["progress"]
+    if "description" in msg and not isinstance(msg["description"], str):
+        msg["description"] = "" if msg["description"] is None else str(msg["description"])
+    code = msg.get("code")
+    if "code" in msg and (code is None or isinstance(code, bool) or not isinstance(code, int | float | str)):
+        msg["code"] = 1 if code is True else 0 if code in (False, None) else str(code)
+    return msg
+
+
 def _merge_accumulated(target: dict[str, Any], update: Mapping[str, Any]) -> None:
     """Shallow merge in which two arrays under the same key are concatenated."""
     for key, value in update.items():
@@ -271,7 +287,7 @@ class Job:
         """Apply one ``xy`` line (wire protocol §5); ignored after completion or during an abort."""
         if self.completed or self.aborting:
             return
-        msg = {k: v for k, v in msg.items() if k != "xy"}
+        msg = _sanitize({k: v for k, v in msg.items() if k != "xy"})
         if msg.get("complete") and not msg.get("code"):
             msg["code"] = 0
         if "code" in msg and "complete" not in msg:
