@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sundial import __version__
 from sundial.actions.service import ActionService
 from sundial.activity import ActivityLog
-from sundial.api import apikeys, channels, events, jobs, misc, objects, plugins, system, users, webhooks
+from sundial.api import apikeys, channels, events, jobs, maintenance, misc, objects, plugins, system, users, webhooks
+from sundial.api import secrets as secret_verbs
 from sundial.api.dispatch import Dispatcher
 from sundial.api.registry import Registry, VerbRouter, openapi_document
 from sundial.auth.accounts import Accounts
@@ -33,6 +34,7 @@ from sundial.auth.users import UserService
 from sundial.config import Config
 from sundial.events.service import EventService
 from sundial.housekeeping import nightly_log_rotation
+from sundial.internal_jobs import InternalJobs
 from sundial.jobs.launch import Launcher
 from sundial.jobs.logs import JobLogs
 from sundial.jobs.manager import JobManager
@@ -46,10 +48,13 @@ from sundial.storage.engine import Storage, database_url
 from sundial.storage.lists import ConfigList
 from sundial.storage.migrate import migrate
 from sundial.storage.schema import CONFIG_LISTS
+from sundial.vault.rotation import Quiescer, Rotations
+from sundial.vault.service import VaultService
 from sundial.web.routes import web_routes
 
 ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, plugins.router,
-                             events.router, jobs.router, system.router, webhooks.router, channels.router]
+                             events.router, jobs.router, system.router, webhooks.router, channels.router,
+                             secret_verbs.router, maintenance.router]
 
 
 def host_id(config: Config) -> str:
@@ -85,15 +90,24 @@ def build_services(config: Config, logs: LogManager) -> Services:
     user_service = UserService(storage, config)
     objects_store = ObjectStore(storage, activity)
     jobs = build_job_manager(config, logs, storage, lists)
+    state = StateService(storage)
+    vault = VaultService(config, storage, lists["secrets"], activity, use_log=logs.logger("Secret"),
+                         log=logs.logger("Vault"))
+    internal_jobs = InternalJobs(storage, activity, logs.logger("Sundial"))
+    quiescer = Quiescer(state, jobs, storage, activity, drain_timeout=float(config.get("dead_job_timeout")))
     services = Services(
         config=config, logs=logs, storage=storage, lists=lists, users=user_service,
         accounts=Accounts(user_service, activity, lists["roles"]),
         api_keys=ApiKeyService(lists["api_keys"]), activity=activity,
-        objects=objects_store, state=StateService(storage),
+        objects=objects_store, state=state,
         events=EventService(objects_store, lists), jobs=jobs,
         launcher=Launcher(jobs, lists, dict(config.get("job_env") or {})),
+        vault=vault, internal_jobs=internal_jobs,
+        rotations=Rotations(vault, internal_jobs, quiescer, logs.logger("Vault")),
         hostname=host_id(config), started=time.time())
+    jobs.secrets_for = lambda job: vault.job_secrets(job, jobs.get_active)
     services.actions = ActionService(services)  # registers the job action runner
+    services.actions.set_secret_source(vault.web_hook_secrets)
     return services
 
 
@@ -118,9 +132,17 @@ class Conductor:
         self.services = build_services(config, logs)
         self.registry = Registry(ROUTERS)
         self._tasks: list[asyncio.Task[Any]] = []
+        self._prepared = False
+
+    async def prepare(self) -> None:
+        """Storage and the secret key check; a wrong key raises (ConfigError) before any port opens."""
+        if not self._prepared:
+            await load_services(self.services)
+            await self.services.vault.open()
+            self._prepared = True
 
     async def start(self) -> None:
-        await load_services(self.services)
+        await self.prepare()
         await seed_first_start(self.services)
         if self.config.get("recover_admin"):
             await recover_admin(self.services, str(self.config.get("recover_admin")))
@@ -139,12 +161,15 @@ class Conductor:
     async def reload(self) -> None:
         await asyncio.gather(*(items.load() for items in self.services.lists.values()))
         await self.services.users.load()
+        await self.services.vault.reload()
         self.log.debug(2, "Reloaded users and lists from the database (SIGHUP)")
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.services.internal_jobs.stop()
+        await self.services.vault.close()
         await self.services.jobs.stop()
         if self.services.actions is not None:
             await self.services.actions.aclose()
@@ -164,6 +189,7 @@ class Conductor:
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
         routes = [
             Route("/api/openapi.json", self.openapi, methods=["GET"]),
+            Route("/api/maintenance/rotate-key", maintenance.rotate_key_endpoint(self.services), methods=["POST"]),
             Route("/api/{ns:str}/{name:str}", _name_guard(dispatcher), methods=methods),
             Route("/api/{ns:str}/{name:str}/{rest:path}", _name_guard(dispatcher), methods=methods),
             Route("/health", self.health, methods=["GET", "HEAD"]),

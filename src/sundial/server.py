@@ -14,6 +14,7 @@ async def serve(config: Config, *, echo: bool = False, generated_key: bool = Fal
         logs.logger("Sundial").debug(1, "Generated a new secret_key and stored it in "
                                         f"{config.overrides_file} (mode 0600)")
     conductor = Conductor(config, logs)
+    await conductor.prepare()  # a wrong secret key stops here: ConfigError -> message, exit 1
     server_config = uvicorn.Config(
         conductor.asgi(), host=str(config.get("WebServer.bind_address")),
         port=int(config.get("WebServer.port")), log_level="warning", access_log=False,

@@ -16,6 +16,7 @@ from sundial.auth.apikeys import ApiKeyService
 from sundial.auth.users import UserService
 from sundial.config import Config
 from sundial.events.service import EventService
+from sundial.internal_jobs import InternalJobs
 from sundial.jobs.launch import Launcher
 from sundial.jobs.manager import JobManager
 from sundial.logs import Logger, LogManager
@@ -23,6 +24,8 @@ from sundial.objects import ObjectStore
 from sundial.state import StateService
 from sundial.storage.engine import Storage
 from sundial.storage.lists import ConfigList
+from sundial.vault.rotation import Rotations
+from sundial.vault.service import VaultService
 
 if TYPE_CHECKING:
     from sundial.actions.service import ActionService
@@ -43,6 +46,9 @@ class Services:
     events: EventService
     jobs: JobManager
     launcher: Launcher
+    vault: VaultService  # secrets, the key in force, rotation hooks
+    internal_jobs: InternalJobs
+    rotations: Rotations  # both key-rotation front ends
     hostname: str
     started: float
     is_primary: Callable[[], bool] = lambda: True

@@ -12,8 +12,16 @@ array, written like JavaScript's `JSON.stringify` so xyOps and Sundial read each
 
 Speed: one scrypt derivation costs ~60 ms and needs 16 MiB, and the format forces one per salt.
 Two things are safe to keep in memory (never on disk): the derived key of an existing record,
-keyed by (key identity, salt) -- it opens only that record, as its plaintext would -- and
-derivations for fresh random salts made ahead of time, each handed out once.
+keyed by (key identity, salt), and the derivation of the current *write salt*.
+
+Write salt (Sundial deviation, see docs/compatibility.md): instead of a fresh scrypt salt per
+write, every write under one key uses the same random 16-byte salt until it has sealed
+`WRITE_SALT_MAX_USES` records or the key changes; IVs stay random per write. Each blob still
+carries its salt, so the format is unchanged and xyOps reads these records. Why it is safe:
+the salt only defeats precomputation against the passphrase, which a random per-epoch salt
+does as well; an attacker who derives one record's key has guessed the passphrase, which
+opens every record anyway. The AES-GCM limit that matters is random-IV reuse under one key
+(NIST SP 800-38D caps it at 2^32 messages); 10,000 keeps the collision odds below 2^-70.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -50,6 +58,7 @@ EPOCH_FIELD = "kep"
 # Domain labels. The fingerprint salt is 26 bytes, so it can never equal a record salt (16 bytes).
 FINGERPRINT_SALT = b"sundial/key-fingerprint/v1"
 FINGERPRINT_HEX_CHARS = 16
+WRITE_SALT_MAX_USES = 10_000
 _CACHE_ID_LABEL = b"sundial/derived-key-cache/v1\x00"
 
 Fields = list[dict[str, Any]]
@@ -223,6 +232,55 @@ class FreshKeyPool:
         return len(self._ready)
 
 
+class SaltSource(Protocol):
+    """Where a write gets its (salt, derived key): a `FreshKeyPool` or a `WriteSalt`."""
+
+    key: SecretKey
+
+    def take(self) -> tuple[bytes, bytes] | None: ...
+
+
+class WriteSalt:
+    """One salt and its derivation shared by many writes under one key (see module docstring).
+
+    Why: it makes a write cost one AES-GCM call instead of one scrypt, and a rotation cost one
+    derivation per distinct old salt instead of one per record. After `max_uses` writes the
+    next `take` derives a new salt (inline, ~60 ms, in whatever thread asked).
+    """
+
+    def __init__(self, key: SecretKey, max_uses: int = WRITE_SALT_MAX_USES, *,
+                 initial: tuple[bytes, bytes] | None = None, uses: int = 0) -> None:
+        """`initial`/`uses` adopt a salt a rotation already derived and used for its records."""
+        self.key = key
+        self.max_uses = max_uses
+        self._current = initial
+        self._uses = uses
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """True when the next `take` will not derive (no scrypt on the caller's thread)."""
+        return self._current is not None and self._uses < self.max_uses
+
+    def take(self) -> tuple[bytes, bytes]:
+        with self._lock:
+            current = self._renew_if_spent()
+            self._uses += 1
+            return current
+
+    def warm(self) -> None:
+        """Derive ahead of the first write (call from a thread at start-up)."""
+        with self._lock:
+            self._renew_if_spent()
+
+    def _renew_if_spent(self) -> tuple[bytes, bytes]:
+        if self._current is None or self._uses >= self.max_uses:
+            salt = _random_bytes(SALT_BYTES)
+            self._current = (salt, derive_key(self.key.passphrase(), salt))
+            self._uses = 0
+        return self._current
+
+
 def _b64encode(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
@@ -274,7 +332,7 @@ class SealedBlob:
         return record
 
 
-def _fresh_derivation(key: SecretKey, pool: FreshKeyPool | None) -> tuple[bytes, bytes]:
+def _fresh_derivation(key: SecretKey, pool: SaltSource | None) -> tuple[bytes, bytes]:
     pair = pool.take() if pool is not None and pool.key == key else None
     if pair is not None:
         return pair
@@ -283,7 +341,7 @@ def _fresh_derivation(key: SecretKey, pool: FreshKeyPool | None) -> tuple[bytes,
 
 
 def seal(plaintext: bytes, key: SecretKey, aad: bytes, *, epoch: int | None = None,
-         cache: DerivedKeyCache | None = None, pool: FreshKeyPool | None = None) -> SealedBlob:
+         cache: DerivedKeyCache | None = None, pool: SaltSource | None = None) -> SealedBlob:
     """Encrypt under a fresh salt and IV; the derived key is cached so the next open is cheap."""
     salt, derived = _fresh_derivation(key, pool)
     iv = _random_bytes(IV_BYTES)
@@ -335,7 +393,7 @@ def decode_fields(plaintext: bytes, label: str = "record") -> Fields:
 
 def encrypt_fields(fields: Sequence[Mapping[str, Any]], secret_id: str, key: SecretKey, *,
                    epoch: int | None = None, cache: DerivedKeyCache | None = None,
-                   pool: FreshKeyPool | None = None) -> dict[str, Any]:
+                   pool: SaltSource | None = None) -> dict[str, Any]:
     """The record to store at `secrets/<secret_id>`."""
     blob = seal(encode_fields(fields), key, secret_id.encode("utf-8"), epoch=epoch, cache=cache, pool=pool)
     return blob.to_record()
@@ -368,7 +426,7 @@ def reencrypt_record(record: object, secret_id: str, old: SecretKey, new: Secret
 
 async def encrypt_fields_async(fields: Sequence[Mapping[str, Any]], secret_id: str, key: SecretKey, *,
                                epoch: int | None = None, cache: DerivedKeyCache | None = None,
-                               pool: FreshKeyPool | None = None) -> dict[str, Any]:
+                               pool: SaltSource | None = None) -> dict[str, Any]:
     """`encrypt_fields` off the event loop (scrypt would stall it for ~60 ms)."""
     return await asyncio.to_thread(encrypt_fields, fields, secret_id, key, epoch=epoch, cache=cache,
                                    pool=pool)

@@ -25,9 +25,9 @@ from typing import Any
 from sundial.vault.crypto import (
     DerivedKeyCache,
     Fields,
-    FreshKeyPool,
     SealedBlob,
     SecretKey,
+    WriteSalt,
     decode_fields,
     encrypt_fields,
     seal,
@@ -105,16 +105,15 @@ class _RingState:
 class Keyring:
     """Holds the keys; state changes are single assignments so readers always see a whole ring.
 
-    The owner (the vault service) refills `pool` in the background (`pool.refill_async()`), so
-    writes usually find a ready derivation; the keyring itself never starts tasks.
+    Writes under the current key share one `WriteSalt` (see `crypto`), so a write is one
+    AES-GCM call once the owner has warmed it (`pool.warm()` in a thread at start-up).
     """
 
     def __init__(self, current: SecretKey, *, epoch: int = 1, cache: DerivedKeyCache | None = None,
-                 pool_size: int = 16) -> None:
+                 write_salt: WriteSalt | None = None) -> None:
         self._state = _RingState(current=KeySlot(current, epoch))
         self.cache = cache if cache is not None else DerivedKeyCache()
-        self._pool_size = pool_size
-        self.pool = FreshKeyPool(current, pool_size)
+        self.pool = write_salt if write_salt is not None and write_salt.key == current else WriteSalt(current)
 
     @property
     def current(self) -> KeySlot:
@@ -162,15 +161,21 @@ class Keyring:
             self._state = replace(state, next=None)
             self.cache.forget_key(state.next.key)
 
-    def activate_next(self, *, previous_valid_until: float | None = None) -> KeySlot:
-        """Switch to the next key; the old one stays for decryption and token checks."""
+    def activate_next(self, *, previous_valid_until: float | None = None,
+                      write_salt: WriteSalt | None = None) -> KeySlot:
+        """Switch to the next key; the old one stays for decryption and token checks.
+
+        `write_salt` adopts the salt the rotation sealed its records with, so the first
+        write after the switch costs no derivation.
+        """
         state = self._state
         if state.next is None:
             raise VaultError("admin", "No key rotation is in progress")
         dropped = state.previous
         self._state = _RingState(current=state.next, previous=state.current,
                                  previous_valid_until=previous_valid_until)
-        self.pool = FreshKeyPool(state.next.key, self._pool_size)
+        adopt = write_salt is not None and write_salt.key == state.next.key
+        self.pool = write_salt if adopt and write_salt is not None else WriteSalt(state.next.key)
         if dropped is not None and dropped.key != state.next.key:
             self.cache.forget_key(dropped.key)
         return state.next
@@ -221,6 +226,9 @@ class Keyring:
 
     async def encrypt_fields_async(self, fields: Sequence[Mapping[str, Any]],
                                    secret_id: str) -> dict[str, Any]:
+        """Inline when the write salt is derived (one AES call); in a thread when scrypt is due."""
+        if self.pool.ready and self.pool.key == self._state.current.key:
+            return self.encrypt_fields(fields, secret_id)
         return await asyncio.to_thread(self.encrypt_fields, fields, secret_id)
 
     async def open_record_async(self, record: object, secret_id: str) -> tuple[Fields, KeySlot]:
