@@ -1,9 +1,11 @@
 """Firing web hooks (secrets-and-webhooks.md §7.2): templates, secrets, retries, caps, details.
 
-Secret values never pass through the template engine: `{{ secrets.NAME }}` is first replaced by
-an opaque marker, the ordinary macros are expanded, and the markers become the values only in
-the final request. A value that looks like a macro is therefore sent verbatim, and job data
-that contains `{{ secrets.X }}` cannot pull a secret into a request. Every text shown to users
+Secret values never pass through the template engine: each `{{ secrets.NAME }}` of the hook's
+own template is first replaced by an opaque marker, the ordinary macros are expanded with no
+secrets in the context, and the markers become the values only in the final request. A value
+that looks like a macro is therefore sent verbatim, and job data that contains
+`{{ secrets.X }}` cannot pull a secret into a request. Only the plain `{{ secrets.NAME }}` form
+is recognised (not secrets inside larger expressions). Every text shown to users
 or written to a log is scrubbed of the values (raw and URL-encoded).
 """
 
@@ -24,7 +26,7 @@ from sundial.logs import Logger
 from sundial.outbound import Outbound, OutboundRefused, OutboundResult
 from sundial.storage.lists import ConfigList
 from sundial.templates import expand
-from sundial.vault.runtime import REDACTED, redact
+from sundial.vault.runtime import REDACTED, expand_secret_macros, redact
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 NO_BODY_METHODS = frozenset({"GET", "HEAD"})
@@ -76,9 +78,6 @@ class _Markers:
         self.values = dict(values)
         self.marker = {name: f"\ue000{nonce}:{name}\ue001" for name in values}
 
-    def context(self) -> dict[str, str]:
-        return dict(self.marker)
-
     def fill(self, text: str) -> str:
         for name, marker in self.marker.items():
             if marker in text:
@@ -102,9 +101,10 @@ class WebHooks:
         """Fire and describe the outcome; never raises for request problems."""
         try:
             hook = await self._resolve(hook_or_id)
-            return await self._fire(hook, data, saved=hook.get("id") in self.items)
         except WebHookError as exc:
+            self.log.debug(3, f"Web hook not fired: {exc}")
             return HookResult("webhook", str(exc))
+        return await self._fire(hook, data, saved=hook.get("id") in self.items)
 
     async def _resolve(self, hook_or_id: str | dict[str, Any]) -> dict[str, Any]:
         if isinstance(hook_or_id, dict):
@@ -123,7 +123,7 @@ class WebHooks:
         hook_id = str(hook.get("id") or "")
         values = await self.secret_source(hook_id) if saved and hook_id else {}
         prepared = self.prepare(hook, data, values)
-        self.log.debug(6, f"Firing web hook {hook_id} ({hook.get('title', '')}): {prepared.method} "
+        self.log.debug(5, f"Firing web hook {hook_id} ({hook.get('title', '')}): {prepared.method} "
                           f"{prepared.shown(prepared.url)}")
         started = time.perf_counter()
         try:
@@ -134,23 +134,25 @@ class WebHooks:
                            {"elapsed_ms": round((time.perf_counter() - started) * 1000, 1)})
             return HookResult("webhook", message)
         description = f"Success (HTTP {result.status} {result.reason})"
-        self.log.debug(6, f"Web hook {hook_id} succeeded: HTTP {result.status} {result.reason}",
+        self.log.debug(5, f"Web hook {hook_id} succeeded: HTTP {result.status} {result.reason}",
                        {"elapsed_ms": result.elapsed_ms, "redirects": result.redirects})
         return HookResult(0, description, prepared.shown(details_markdown(hook, prepared, result)))
 
     def prepare(self, hook: dict[str, Any], data: dict[str, Any], secret_values: Mapping[str, str]) -> _Prepared:
         """Expand URL, headers and body; secret values enter only at the end (see module doc)."""
         markers = _Markers(secret_values)
-        context = {**data, "secrets": markers.context()}
+        context = {**data, "secrets": {}}
         fallback = str(context.setdefault("_fallback", "N/A"))
-        url = markers.fill(expand(str(hook.get("url") or ""), context, fallback))
-        headers = [(str(h.get("name")), markers.fill(expand(str(h.get("value", "")), context, fallback)))
-                   for h in self._headers(hook)]
+
+        def render(template: str) -> str:
+            with_markers = expand_secret_macros(template, markers.marker, fallback)
+            return markers.fill(expand(with_markers, context, fallback))
+
+        url = render(str(hook.get("url") or ""))
+        headers = [(str(h.get("name")), render(str(h.get("value", "")))) for h in self._headers(hook)]
         method = str(hook.get("method") or "GET").upper()
         body_template = str(hook.get("body") or "")
-        body = None
-        if method not in NO_BODY_METHODS and body_template.strip():
-            body = markers.fill(expand(body_template, context, fallback))
+        body = render(body_template) if method not in NO_BODY_METHODS and body_template.strip() else None
         return _Prepared(method, url, headers, body, [v for v in secret_values.values() if v])
 
     def _headers(self, hook: dict[str, Any]) -> list[dict[str, Any]]:
