@@ -7,7 +7,7 @@ to be searched, sorted or joined on.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -92,4 +92,26 @@ jobs = Table(
     Column("completed", Float, nullable=False, default=0, index=True),
     Column("elapsed", Float, nullable=False, default=0),
     Column("doc", Doc, nullable=False),
+)
+
+# Scheduler: one row per launched (event, scheduled second, trigger number), written in the same
+# transaction as the job, so a slot can never be launched twice (see docs/scheduler.md).
+schedule_slots = Table(
+    "schedule_slots", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("slot", BigInteger, primary_key=True),
+    Column("trigger_no", Integer, primary_key=True),
+    Column("job_id", String(32), nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Index("ix_schedule_slots_slot", "slot"),
+)
+
+# Scheduler cursors: the loop's last fully processed minute (event_id "*"), and per event the
+# frozen catch-up cursor and the every-Nth counter.
+schedule_state = Table(
+    "schedule_state", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("cursor", BigInteger, nullable=True),
+    Column("nth", Integer, nullable=True),
+    Column("modified", Float, nullable=False),
 )
