@@ -115,3 +115,26 @@ schedule_state = Table(
     Column("nth", Integer, nullable=True),
     Column("modified", Float, nullable=False),
 )
+
+# Servers (satellites) ever seen: the record is the xyOps Server object; online state lives in
+# the conductor's memory, the `online` column only mirrors it for search and other conductors.
+servers = Table(
+    "servers", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("hostname", String(255), nullable=False, default="", index=True),
+    Column("ip", String(64), nullable=False, default=""),
+    Column("enabled", Integer, nullable=False, default=1),
+    Column("online", Integer, nullable=False, default=0),
+    Column("groups", Text, nullable=False, default=" "),
+    Column("keywords", Text, nullable=False, default=""),
+    Column("os_platform", String(64), nullable=False, default=""),
+    Column("os_distro", String(128), nullable=False, default=""),
+    Column("os_release", String(128), nullable=False, default=""),
+    Column("os_arch", String(32), nullable=False, default=""),
+    Column("cpu_brand", String(255), nullable=False, default=""),
+    Column("cpu_virt", String(128), nullable=False, default=""),
+    Column("cpu_cores", Integer, nullable=False, default=0),
+    Column("created", Float, nullable=False, default=0),
+    Column("modified", Float, nullable=False, default=0, index=True),
+    Column("doc", Doc, nullable=False),
+)
