@@ -145,8 +145,9 @@ class ActionRunner:
             results = {index: fields for (index, _), (fields, _) in zip(selected, ran, strict=True)}
             patches = [p for _, outcome in ran for p in outcome.patches()]
             await self._record(job_id, results, patches)
-        if job.get("final") or "complete" in conditions:
-            await self._apply_pending_event_changes(job_id)
+        if selected or job.get("final"):
+            async with self._locks.hold(job_id):
+                await self._apply_pending_event_changes(job_id)
 
     def _full_job(self, job: dict[str, Any]) -> dict[str, Any]:
         """Job ∪ details: the start hook gets the light job only."""
@@ -343,7 +344,11 @@ class ActionRunner:
 
     # -- deferred event changes ------------------------------------------------------------------
     async def _apply_pending_event_changes(self, job_id: str) -> None:
-        """Disable/delete actions fired while the job ran take effect once it is final."""
+        """Disable/delete actions fired while the job ran take effect once it is final.
+
+        Called after every run: start actions may finish after the job did, and then their
+        own run is the one that finds the final record.
+        """
         record = await self.services.jobs.store.get(job_id)
         if not record or not record.get("final"):
             return
