@@ -1,0 +1,395 @@
+"""The scheduler service: a wall-clock-aligned minute loop that launches each slot exactly once.
+
+One tick per minute boundary (never a polling loop): plan the minute (pure, see
+``planner``), build the jobs, then in one transaction per chunk claim the slots
+(``schedule_slots``), insert the jobs and, with the last chunk, advance the cursor. Only
+after the commit are the jobs handed to the job manager (``adopt``), in waves.
+
+Why each step is where it is:
+
+* Slot rows and job rows share a transaction, and the unique slot key refuses a second
+  claim, so a crash or a second conductor can never launch a slot twice; a crash between
+  commit and adopt loses nothing because the job manager re-attaches stored ``ready`` and
+  ``start_delay`` jobs at start.
+* The cursor moves only with the minute's last chunk, so after a crash the minute is
+  planned again and the chunks already stored are recognised by their slots.
+* Precision seconds, delays and interval offsets become ``start_delay`` jobs whose exact
+  release is a job-manager timer; the loop itself only wakes at minute boundaries.
+* ``scheduler_stagger_ms`` is the pause between launch waves; waves grow with the
+  minute's size so the whole minute is handed over within about a second
+  (``MAX_SPREAD_SECONDS``) however many events are due -- never a serial queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from sundial.activity import ActivityLog
+from sundial.config import Config
+from sundial.jobs.build import LaunchError
+from sundial.jobs.launch import Launcher
+from sundial.jobs.manager import JobManager
+from sundial.logs import Logger
+from sundial.scheduler import slots
+from sundial.scheduler.clock import SchedulerClock, host_timezone
+from sundial.scheduler.planner import (
+    Due,
+    StateRow,
+    TickPlan,
+    TickPlanner,
+    blocked,
+    build_entry,
+    overrides_for,
+    shape_job,
+)
+from sundial.scheduler.timing import MINUTE, as_zone
+from sundial.scheduler.triggers import Launch
+from sundial.state import StateService
+from sundial.storage.engine import Storage
+from sundial.storage.lists import ConfigList
+
+CHUNK = 2000  # launches per transaction: a big minute commits in a few batches
+MAX_SPREAD_SECONDS = 1.0
+DEFAULT_MAX_CATCHUP = 1000
+
+
+class _Paused(Exception):
+    """The scheduler was paused while a tick was storing; the open chunk rolls back."""
+
+
+@dataclass
+class TickStats:
+    """Timings of one tick, relative to its minute boundary (real seconds)."""
+
+    minute: int
+    boundary: float
+    planned: int = 0
+    stored: int = 0
+    refused: int = 0
+    duplicates: int = 0
+    deferred: int = 0
+    replayed: int = 0
+    plan_s: float = 0.0
+    stored_s: float = 0.0
+    skews: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        skews = sorted(self.skews)
+        return {"minute": self.minute, "planned": self.planned, "stored": self.stored, "refused": self.refused,
+                "duplicates": self.duplicates, "deferred": self.deferred, "replayed": self.replayed,
+                "adopted": len(skews), "plan_s": round(self.plan_s, 4), "stored_s": round(self.stored_s, 4),
+                "last_adopt_s": round(skews[-1], 4) if skews else None,
+                "skew_p50_s": round(statistics.median(skews), 4) if skews else None,
+                "skew_p99_s": round(skews[min(len(skews) - 1, int(len(skews) * 0.99))], 4) if skews else None}
+
+
+@dataclass
+class _Batch:
+    """Built launches of one chunk: (slot key, job or None when the launch was refused)."""
+
+    items: list[tuple[slots.SlotKey, dict[str, Any] | None]]
+    final: bool
+
+
+class SchedulerService:
+    def __init__(self, *, config: Config, storage: Storage, lists: dict[str, ConfigList], state: StateService,
+                 launcher: Launcher, jobs: JobManager, activity: ActivityLog, log: Logger,
+                 is_primary: Callable[[], bool] = lambda: True, clock: SchedulerClock | None = None) -> None:
+        self.config = config
+        self.storage = storage
+        self.lists = lists
+        self.state = state
+        self.launcher = launcher
+        self.jobs = jobs
+        self.activity = activity
+        self.log = log
+        self.is_primary = is_primary
+        self.clock = clock or SchedulerClock.from_env()
+        self.planner = TickPlanner(self._max_catchup())
+        self.loop_cursor: int | None = None
+        self.event_state: dict[str, StateRow] = {}
+        self.history: deque[TickStats] = deque(maxlen=20)
+        self._live = False
+        self._queue: asyncio.Queue[tuple[dict[str, Any], TickStats]] = asyncio.Queue()
+        self._wave_size = 1
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._tick_lock = asyncio.Lock()
+        self._plugin_warned: set[str] = set()
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self.storage.read() as conn:
+            self.loop_cursor, self.event_state = await slots.load_state(conn)
+        self._tasks = [asyncio.create_task(self._dispatch_forever()), asyncio.create_task(self._run())]
+        if self.clock.fast:
+            self.log.debug(2, f"Scheduler clock runs {self.clock.speed:g} times faster than real time (test mode)")
+        self.log.debug(3, f"Scheduler started; cursor {self.loop_cursor}, zone {self.default_zone()}")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _run(self) -> None:
+        """Tick at once (a restart may have crossed a boundary), then at every minute boundary."""
+        await self._launch_startup_triggers()
+        minute = self._current_minute()
+        while True:
+            await self.safe_tick(minute)
+            minute = await self._next_boundary()
+
+    def _current_minute(self) -> int:
+        return int(self.clock.now() // MINUTE) * MINUTE
+
+    async def _next_boundary(self) -> int:
+        """Sleep until the next minute starts; a clock jump forward returns the current minute."""
+        target = self._current_minute() + MINUTE
+        while True:  # short naps re-read the clock, so a stepped clock is noticed within 30 s
+            delay = self.clock.to_real(target) - time.time()
+            if delay <= 0:
+                break
+            await asyncio.sleep(min(delay, 30.0))
+        return max(target, self._current_minute())
+
+    async def safe_tick(self, minute: int) -> TickStats | None:
+        """A tick that logs instead of raising: nothing in one minute may stop the loop."""
+        try:
+            return await self.tick(minute)
+        except Exception as exc:
+            self.log.error("scheduler", f"Scheduler tick for minute {minute} failed: {exc!r}")
+            return None
+
+    # -- one tick ----------------------------------------------------------------------------
+    async def tick(self, minute: int) -> TickStats | None:
+        """Launch everything owed up to ``minute`` (a multiple of 60) unless already processed."""
+        async with self._tick_lock:
+            if self.loop_cursor is not None and minute <= self.loop_cursor:
+                return None  # done before (or the clock went back): never twice
+            if not self.is_primary() or not self.state.scheduler_enabled:
+                self._live = False
+                return None
+            stats = TickStats(minute, self.clock.to_real(minute))
+            plan = self._plan(minute)
+            stats.plan_s = time.time() - stats.boundary
+            stats.planned, stats.replayed = len(plan.due), plan.replayed
+            try:
+                await self._store(plan, stats)
+            except _Paused:
+                self._live = False
+                self.log.debug(3, f"Scheduler paused while storing minute {minute}; rest of the minute not launched")
+                return stats
+            self._live = True
+            self.history.append(stats)
+            self._log_tick(stats)
+            return stats
+
+    def _plan(self, minute: int) -> TickPlan:
+        cursor = self.loop_cursor if self.loop_cursor is not None else minute - MINUTE
+        self.planner.max_catchup = self._max_catchup()
+        plan = self.planner.plan(self.lists["events"].all(), minute=minute, loop_cursor=cursor, live=self._live,
+                                 state=self.event_state, default_zone=self.default_zone(),
+                                 categories=self.lists["categories"].get, plugins=self.lists["plugins"].get)
+        for event_id, message in plan.errors:
+            self.log.error("scheduler", f"Event {event_id}: schedule cannot be evaluated: {message}")
+        return plan
+
+    def _log_tick(self, stats: TickStats) -> None:
+        if stats.planned:
+            self.log.debug(6, f"Scheduler minute {stats.minute}: {stats.stored} jobs stored "
+                              f"({stats.duplicates} already launched, {stats.refused} refused) "
+                              f"in {stats.stored_s:.3f} s", stats.summary())
+
+    # -- storing ----------------------------------------------------------------------------
+    async def _store(self, plan: TickPlan, stats: TickStats) -> None:
+        launches = [due for due in plan.due if not self._deferred_to_plugin(due, stats)]
+        self._wave_size = wave_size(len(launches), self._stagger_seconds())
+        chunks = [launches[i:i + CHUNK] for i in range(0, len(launches), CHUNK)] or [[]]
+        note = self._gap_note(plan)
+        for index, chunk in enumerate(chunks):
+            batch = _Batch(self._build(chunk, stats), final=index == len(chunks) - 1)
+            await self._commit(batch, plan, stats, note)
+            await asyncio.sleep(0)  # let the dispatcher hand the committed chunk over
+        stats.stored_s = time.time() - stats.boundary
+
+    def _deferred_to_plugin(self, due: Due, stats: TickStats) -> bool:
+        """Scheduler-plugin triggers are not supported yet: say so once per event, launch nothing."""
+        if not due.launch.plugin_decides:
+            return False
+        stats.deferred += 1
+        event_id = str(due.event["id"])
+        if event_id not in self._plugin_warned:
+            self._plugin_warned.add(event_id)
+            self.log.error("scheduler", f"Event {event_id}: scheduler plugin triggers are not supported yet; "
+                                        "its scheduled launches are skipped")
+        return True
+
+    def _build(self, chunk: list[Due], stats: TickStats) -> list[tuple[slots.SlotKey, dict[str, Any] | None]]:
+        built: list[tuple[slots.SlotKey, dict[str, Any] | None]] = []
+        for due in chunk:
+            try:
+                job = self.launcher.build(dict(due.event), overrides_for(due), source="scheduler")
+                shape_job(job, due, self.clock.to_real)
+                built.append((due.key, self.jobs.prepare(job)))
+            except LaunchError as exc:
+                stats.refused += 1
+                self.log.error("scheduler", f"Event {due.event.get('id')}: scheduled launch at "
+                                            f"{due.launch.now} refused: {exc.description}")
+                built.append((due.key, None))
+        return built
+
+    async def _commit(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None) -> None:
+        """One transaction; a concurrent claim of the same slot (unique key) is retried once."""
+        for attempt in (1, 2):
+            try:
+                await self._commit_once(batch, plan, stats, note)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                self.log.debug(3, "Scheduler slot claimed concurrently; re-checking the chunk")
+
+    async def _commit_once(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None) -> None:
+        async with self.storage.transaction() as tx:
+            if not self.state.scheduler_enabled:
+                raise _Paused
+            taken = await slots.taken_slots(tx.conn, [key for key, _ in batch.items])
+            fresh = [(key, job) for key, job in batch.items if key not in taken]
+            await slots.claim_slots(tx.conn, [(key, job["id"] if job else "") for key, job in fresh])
+            jobs = [job for _, job in fresh if job is not None]
+            await self.jobs.store.insert_in(tx.conn, jobs)
+            if batch.final:
+                await slots.write_state(tx.conn, self.storage.is_sqlite, plan.minute, plan.changes)
+                await slots.prune_slots(tx.conn, plan.minute)
+                if note:
+                    await self.activity.record(tx, "scheduler_catchup", note, keywords=["scheduler"])
+            tx.after_commit(lambda: self._committed(batch, plan, stats, jobs, len(batch.items) - len(fresh)))
+
+    def _committed(self, batch: _Batch, plan: TickPlan, stats: TickStats, jobs: list[dict[str, Any]],
+                   duplicates: int) -> None:
+        stats.stored += len(jobs)
+        stats.duplicates += duplicates
+        for job in jobs:
+            self._queue.put_nowait((job, stats))
+        if batch.final:
+            self.loop_cursor = plan.minute
+            for event_id, row in plan.changes.items():
+                if row is None:
+                    self.event_state.pop(event_id, None)
+                else:
+                    self.event_state[event_id] = row
+
+    def _gap_note(self, plan: TickPlan) -> str | None:
+        """One activity note when minutes were missed (downtime, pause) or backlogs were cut."""
+        missed = 0 if self.loop_cursor is None else (plan.minute - self.loop_cursor) // MINUTE - 1
+        resumed = missed > 0 and not self._live
+        if not resumed and not plan.truncated:
+            return None
+        parts = []
+        if resumed:
+            parts.append(f"Scheduler resumed after {missed} missed minutes: catch-up events replayed "
+                         f"{plan.replayed} launches; other events skipped their missed runs.")
+        if plan.truncated:
+            parts.append(f"{len(plan.truncated)} events had more than {self.planner.max_catchup} missed runs; "
+                         "only the newest were replayed (scheduler_max_catchup).")
+        return " ".join(parts)
+
+    # -- handing jobs to the job manager --------------------------------------------------------
+    async def _dispatch_forever(self) -> None:
+        """Adopt committed jobs in waves, pausing ``scheduler_stagger_ms`` between waves."""
+        while True:
+            wave = [await self._queue.get()]
+            while len(wave) < self._wave_size and not self._queue.empty():
+                wave.append(self._queue.get_nowait())
+            now = time.time()
+            for job, stats in wave:
+                self.jobs.adopt(job)
+                stats.skews.append(now - stats.boundary)
+            stagger = self._stagger_seconds()
+            await asyncio.sleep(stagger if stagger and not self._queue.empty() else 0)
+
+    # -- startup triggers (spec §5) --------------------------------------------------------------
+    async def _launch_startup_triggers(self) -> None:
+        if not self.is_primary() or not self.state.scheduler_enabled:
+            return
+        for event in self.lists["events"].all():
+            trigger = next((t for t in event.get("triggers") or [] if isinstance(t, dict)
+                            and t.get("type") == "startup" and t.get("enabled")), None)
+            if trigger is None or blocked(event, self.lists["categories"].get, self.lists["plugins"].get):
+                continue
+            with contextlib.suppress(LaunchError):
+                due = _startup_due(event, trigger, self.clock.now())
+                job = shape_job(self.launcher.build(dict(event), overrides_for(due), source="startup"), due,
+                                self.clock.to_real)
+                job.pop("stype", None)
+                await self.jobs.accept(job)
+
+    # -- settings and previews --------------------------------------------------------------
+    def default_zone(self) -> str:
+        return str(self.config.get("tz") or "") or host_timezone()
+
+    def _max_catchup(self) -> int:
+        value = self.config.get("scheduler_max_catchup", DEFAULT_MAX_CATCHUP)
+        return max(1, int(value)) if isinstance(value, int | float) else DEFAULT_MAX_CATCHUP
+
+    def _stagger_seconds(self) -> float:
+        value = self.config.get("scheduler_stagger_ms", 50)
+        return max(0.0, float(value)) / 1000 if isinstance(value, int | float) else 0.05
+
+    def upcoming(self, event: Mapping[str, Any], count: int, after: float | None = None) -> dict[str, Any]:
+        """The event's next ``count`` scheduled launches, as plain data for "when will this run?"."""
+        zone = self.default_zone()
+        entry = build_entry(event, zone)
+        row = self.event_state.get(str(event.get("id")), StateRow())
+        start = self.clock.now() if after is None else after
+        launches = entry.plan.next_launches(start, count, nth_counter=row.nth or 0) if entry.plan else []
+        triggers = event.get("triggers") or []
+        rows = [{"epoch": launch.minute, "now": launch.now, "start": launch.start_at, "type": launch.trigger_type,
+                 "trigger": launch.trigger_index, "trigger_id": launch.trigger_id,
+                 "plugin": launch.plugin_decides,
+                 "local": _local(launch.now, triggers[launch.trigger_index], zone)} for launch in launches]
+        return {"rows": rows, "timezone": zone, "catchup": entry.catchup, "cursor": row.cursor, "nth": row.nth,
+                "error": entry.error,
+                "runs": not blocked(event, self.lists["categories"].get, self.lists["plugins"].get),
+                "scheduler_enabled": self.state.scheduler_enabled}
+
+    def status(self) -> dict[str, Any]:
+        return {"enabled": self.state.scheduler_enabled, "primary": self.is_primary(), "cursor": self.loop_cursor,
+                "now": self.clock.now(), "clock_speed": self.clock.speed, "timezone": self.default_zone(),
+                "event_state": {k: {"cursor": v.cursor, "nth": v.nth} for k, v in self.event_state.items()},
+                "ticks": [stats.summary() for stats in self.history]}
+
+
+def wave_size(launches: int, stagger: float) -> int:
+    """Jobs per hand-over wave: one per wave when few are due (xyOps-like spacing), more when
+    many are, so that the waves of a minute span at most MAX_SPREAD_SECONDS."""
+    if stagger <= 0:
+        return max(launches, 1)
+    waves = max(1, int(MAX_SPREAD_SECONDS / stagger))
+    return max(1, math.ceil(launches / waves))
+
+
+def _local(epoch: float, trigger: Mapping[str, Any], default_zone: str) -> str:
+    zone = trigger.get("timezone") if trigger.get("type") == "schedule" else None
+    try:
+        return datetime.fromtimestamp(epoch, as_zone(str(zone or default_zone))).isoformat()
+    except Exception:
+        return datetime.fromtimestamp(epoch).isoformat()
+
+
+def _startup_due(event: Mapping[str, Any], trigger: Mapping[str, Any], now: float) -> Due:
+    index = (event.get("triggers") or []).index(trigger)
+    minute = int(now // MINUTE) * MINUTE
+    launch = Launch(minute, now, minute, index, "startup", trigger.get("id"))
+    return Due(event, launch, trigger)
