@@ -25,6 +25,7 @@ from sundial import __version__
 from sundial.actions.service import ActionService
 from sundial.activity import ActivityLog
 from sundial.api import apikeys, channels, events, jobs, maintenance, misc, objects, plugins, system, users, webhooks
+from sundial.api import scheduler as scheduler_verbs
 from sundial.api import secrets as secret_verbs
 from sundial.api.dispatch import Dispatcher
 from sundial.api.registry import Registry, VerbRouter, openapi_document
@@ -41,6 +42,7 @@ from sundial.jobs.manager import JobManager
 from sundial.jobs.store import JobStore
 from sundial.logs import LogManager
 from sundial.objects import ObjectStore
+from sundial.scheduler.service import SchedulerService
 from sundial.seed import recover_admin, seed_first_start
 from sundial.services import Services
 from sundial.state import StateService
@@ -54,7 +56,7 @@ from sundial.web.routes import web_routes
 
 ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, plugins.router,
                              events.router, jobs.router, system.router, webhooks.router, channels.router,
-                             secret_verbs.router, maintenance.router]
+                             secret_verbs.router, maintenance.router, scheduler_verbs.router]
 
 
 def host_id(config: Config) -> str:
@@ -108,6 +110,9 @@ def build_services(config: Config, logs: LogManager) -> Services:
     jobs.secrets_for = lambda job: vault.job_secrets(job, jobs.get_active)
     services.actions = ActionService(services)  # registers the job action runner
     services.actions.set_secret_source(vault.web_hook_secrets)
+    services.scheduler = SchedulerService(
+        config=config, storage=storage, lists=lists, state=state, launcher=services.launcher, jobs=jobs,
+        activity=activity, log=logs.logger("Scheduler"), is_primary=lambda: services.is_primary())
     return services
 
 
@@ -148,6 +153,8 @@ class Conductor:
             await recover_admin(self.services, str(self.config.get("recover_admin")))
         self.services.events.active_count = lambda eid: len(self.services.jobs.active_for_event(eid))
         await self.services.jobs.start()
+        if self.services.scheduler is not None:
+            await self.services.scheduler.start()
         self._tasks.append(asyncio.create_task(nightly_log_rotation(self.logs, self.config)))
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_soon)
@@ -165,6 +172,8 @@ class Conductor:
         self.log.debug(2, "Reloaded users and lists from the database (SIGHUP)")
 
     async def stop(self) -> None:
+        if self.services.scheduler is not None:
+            await self.services.scheduler.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -29,6 +29,7 @@ from sundial.vault.service import VaultService
 
 if TYPE_CHECKING:
     from sundial.actions.service import ActionService
+    from sundial.scheduler.service import SchedulerService
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Services:
     is_primary: Callable[[], bool] = lambda: True
     extras: dict[str, Any] = field(default_factory=dict)
     actions: ActionService | None = None  # web hooks, e-mail, channels, job actions (set by app.py)
+    scheduler: SchedulerService | None = None  # the minute loop (set by app.py)
 
     def list(self, name: str) -> ConfigList:
         return self.lists[name]
