@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "max_inline_job_log_size": 1048576,
     "max_jobs_per_workflow": 1000,
     "scheduler_stagger_ms": 50,
+    "scheduler_max_catchup": 1000,
     "dead_job_timeout": 120,
     "job_env": {},
     "tz": "",
@@ -159,7 +160,9 @@ DESCRIPTIONS: dict[str, str] = {
     "max_jobs_per_min": "Global job-start emergency brake (launches per minute; 0 = off).",
     "max_inline_job_log_size": "Job logs up to this size are kept inline in the job record; larger ones are gzipped.",
     "max_jobs_per_workflow": "Most sub-jobs one workflow run may start.",
-    "scheduler_stagger_ms": "Delay between launches that fall on the same moment.",
+    "scheduler_stagger_ms": "Pause between waves of scheduled launches falling on the same minute; waves grow so a "
+                            "minute is handed over within about a second (0 = all at once).",
+    "scheduler_max_catchup": "Most missed runs a catch-up event replays after downtime (the newest are kept).",
     "dead_job_timeout": "Seconds without updates before a running job is declared dead.",
     "job_env": "Environment variables added to every job.",
     "tz": "Default time zone of the scheduler and UI (IANA name; empty = the process zone).",
