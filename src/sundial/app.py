@@ -27,7 +27,7 @@ from sundial.activity import ActivityLog
 from sundial.api import apikeys, channels, events, jobs, maintenance, misc, objects, plugins, system, users, webhooks
 from sundial.api import scheduler as scheduler_verbs
 from sundial.api import secrets as secret_verbs
-from sundial.api.dispatch import Dispatcher
+from sundial.api.dispatch import ApiFront, Dispatcher
 from sundial.api.registry import Registry, VerbRouter, openapi_document
 from sundial.auth.accounts import Accounts
 from sundial.auth.apikeys import ApiKeyService
@@ -193,7 +193,7 @@ class Conductor:
         finally:
             await self.stop()
 
-    def asgi(self) -> Starlette:
+    def asgi(self) -> ApiFront:
         dispatcher = Dispatcher(self.services, self.registry)
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
         routes = [
@@ -204,8 +204,8 @@ class Conductor:
             Route("/health", self.health, methods=["GET", "HEAD"]),
             *web_routes(self.services),
         ]
-        return Starlette(routes=routes, lifespan=self.lifespan,
-                         middleware=[Middleware(CorsPreflight)])
+        app = Starlette(routes=routes, lifespan=self.lifespan, middleware=[Middleware(CorsPreflight)])
+        return ApiFront(dispatcher, app)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.registry, __version__))

@@ -7,6 +7,7 @@ and answered as `internal`, so no request can take the process down.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import traceback
 from typing import Any
@@ -298,3 +299,28 @@ def require_admin_session(call: Call) -> Principal:
 
 
 __all__ = ["ADMIN", "Dispatcher", "render", "require_admin_session"]
+
+
+_VERB_PATH = re.compile(r"^/api/(app|user)/(\w*)[^/]*(?:/(.*))?$")
+
+
+class ApiFront:
+    """ASGI front door: verb calls go straight to the dispatcher, everything else to the app.
+
+    Verb calls are the hot path; skipping the router's linear scan over every UI route and
+    the generic middleware stack keeps their per-request overhead flat as the UI grows.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, app: Any) -> None:
+        self.dispatcher = dispatcher
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] != "OPTIONS":
+            match = _VERB_PATH.match(scope["path"])
+            if match:
+                scope["path_params"] = {"ns": match.group(1), "name": match.group(2), "rest": match.group(3) or ""}
+                response = await self.dispatcher(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
