@@ -95,6 +95,12 @@ def select_actions(job: dict[str, Any], conditions: list[str]) -> list[tuple[int
     return chosen
 
 
+def _changes_event(job: dict[str, Any]) -> bool:
+    """Only jobs with a disable/delete action need the final-record check (keeps the hot path free)."""
+    return any(isinstance(a, dict) and a.get("type") in ("disable", "delete") and a.get("enabled")
+               for a in job.get("actions") or [])
+
+
 class KeyedLocks:
     """One lock per job id, dropped when nobody holds or awaits it."""
 
@@ -145,7 +151,7 @@ class ActionRunner:
             results = {index: fields for (index, _), (fields, _) in zip(selected, ran, strict=True)}
             patches = [p for _, outcome in ran for p in outcome.patches()]
             await self._record(job_id, results, patches)
-        if selected or job.get("final"):
+        if _changes_event(job):
             async with self._locks.hold(job_id):
                 await self._apply_pending_event_changes(job_id)
 
