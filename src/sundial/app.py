@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sundial import __version__
@@ -27,6 +27,7 @@ from sundial.activity import ActivityLog
 from sundial.api import apikeys, channels, events, jobs, maintenance, misc, objects, plugins, system, users, webhooks
 from sundial.api import scheduler as scheduler_verbs
 from sundial.api import secrets as secret_verbs
+from sundial.api import servers as server_verbs
 from sundial.api.dispatch import ApiFront, Dispatcher
 from sundial.api.registry import Registry, VerbRouter, openapi_document
 from sundial.auth.accounts import Accounts
@@ -34,6 +35,7 @@ from sundial.auth.apikeys import ApiKeyService
 from sundial.auth.users import UserService
 from sundial.config import Config
 from sundial.events.service import EventService
+from sundial.fleet.service import FleetService
 from sundial.housekeeping import nightly_log_rotation
 from sundial.internal_jobs import InternalJobs
 from sundial.jobs.launch import Launcher
@@ -56,7 +58,8 @@ from sundial.web.routes import web_routes
 
 ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, plugins.router,
                              events.router, jobs.router, system.router, webhooks.router, channels.router,
-                             secret_verbs.router, maintenance.router, scheduler_verbs.router]
+                             secret_verbs.router, maintenance.router, scheduler_verbs.router,
+                             server_verbs.router]
 
 
 def host_id(config: Config) -> str:
@@ -113,7 +116,19 @@ def build_services(config: Config, logs: LogManager) -> Services:
     services.scheduler = SchedulerService(
         config=config, storage=storage, lists=lists, state=state, launcher=services.launcher, jobs=jobs,
         activity=activity, log=logs.logger("Scheduler"), is_primary=lambda: services.is_primary())
+    _test_only_not_primary(services)
+    services.fleet = FleetService(services)
+    jobs.fleet = services.fleet  # jobs dispatch to satellites through the hub
     return services
+
+
+def _test_only_not_primary(services: Services) -> None:
+    """`testing.not_primary`: act as a backup conductor (redirect satellites to
+    `testing.primary_host`, or tell them to retry). Only for tests of the redirect path until
+    the cluster lease exists."""
+    if services.config.get("testing.not_primary"):
+        services.is_primary = lambda: False
+        services.extras["primary_host"] = str(services.config.get("testing.primary_host") or "")
 
 
 async def load_services(services: Services) -> None:
@@ -153,6 +168,8 @@ class Conductor:
             await recover_admin(self.services, str(self.config.get("recover_admin")))
         self.services.events.active_count = lambda eid: len(self.services.jobs.active_for_event(eid))
         await self.services.jobs.start()
+        if self.services.fleet is not None:
+            await self.services.fleet.start()
         if self.services.scheduler is not None:
             await self.services.scheduler.start()
         self._tasks.append(asyncio.create_task(nightly_log_rotation(self.logs, self.config)))
@@ -178,6 +195,8 @@ class Conductor:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.services.internal_jobs.stop()
+        if self.services.fleet is not None:
+            await self.services.fleet.stop()
         await self.services.vault.close()
         await self.services.jobs.stop()
         if self.services.actions is not None:
@@ -197,6 +216,7 @@ class Conductor:
         dispatcher = Dispatcher(self.services, self.registry)
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
         routes = [
+            *([WebSocketRoute("/", self.services.fleet.hub.endpoint)] if self.services.fleet else []),
             Route("/api/openapi.json", self.openapi, methods=["GET"]),
             Route("/api/maintenance/rotate-key", maintenance.rotate_key_endpoint(self.services), methods=["POST"]),
             Route("/api/{ns:str}/{name:str}", _name_guard(dispatcher), methods=methods),

@@ -29,6 +29,7 @@ from sundial.vault.service import VaultService
 
 if TYPE_CHECKING:
     from sundial.actions.service import ActionService
+    from sundial.fleet.service import FleetService
     from sundial.scheduler.service import SchedulerService
 
 
@@ -55,6 +56,7 @@ class Services:
     is_primary: Callable[[], bool] = lambda: True
     extras: dict[str, Any] = field(default_factory=dict)
     actions: ActionService | None = None  # web hooks, e-mail, channels, job actions (set by app.py)
+    fleet: FleetService | None = None  # satellites: hub, servers, groups, metrics (set by app.py)
     scheduler: SchedulerService | None = None  # the minute loop (set by app.py)
 
     def list(self, name: str) -> ConfigList:

@@ -1,0 +1,260 @@
+"""Server verbs (servers-groups-monitoring.md §1.3, §3.3, §4) and the satellite install endpoints
+(satellite-protocol.md §2): parse, check access, call the fleet service, shape the xyOps response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+
+from sundial import __version__
+from sundial.api.call import Call
+from sundial.api.dispatch import principal_for
+from sundial.api.errors import ApiError
+from sundial.api.params import Flag, Icon, ObjectId, Params, StrList, Title
+from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
+from sundial.fleet.bundle import build_bundle, fingerprint
+from sundial.fleet.install import InstallDenied, install_script, request_base_url, token_base_url, upgrade_script
+from sundial.fleet.metrics import SYSTEMS
+from sundial.fleet.records import Server
+from sundial.fleet.service import FleetError, FleetService
+
+router = VerbRouter()
+_bundle_lock = asyncio.Lock()
+
+
+def fleet(call: Call) -> FleetService:
+    service = call.services.fleet
+    if service is None:
+        raise ApiError("server", "The fleet service is not running.")
+    return service
+
+
+def visible(call: Call, server: Server) -> bool:
+    """Group-limited users see servers in at least one of their groups."""
+    user = call.user
+    if user.is_admin or not user.groups:
+        return True
+    return any(g in user.groups for g in server.get("groups") or [])
+
+
+def require_visible(call: Call, server: Server) -> None:
+    if not visible(call, server):
+        raise ApiError("access", f"You do not have the required account privileges to access server {server['id']}.")
+
+
+def _public(server: Server) -> Server:
+    return {k: v for k, v in server.items() if k != "delete"}
+
+
+class ServerIdParams(Params):
+    id: ObjectId
+
+
+@router.verb("get_active_servers", auth=USER)
+async def get_active_servers(call: Call, p: Params) -> dict[str, Any]:
+    """Online servers visible to the caller."""
+    rows = [_public(s) for s in fleet(call).online_servers() if visible(call, s)]
+    return {"code": 0, "rows": rows, "list": {"length": len(rows)}}
+
+
+@router.verb("get_active_server", ServerIdParams, auth=USER)
+async def get_active_server(call: Call, p: ServerIdParams) -> dict[str, Any]:
+    """One online server."""
+    server = fleet(call).online.get(p.id)
+    if server is None:
+        raise ApiError("notfound", f"Server not found or not online: {p.id}")
+    require_visible(call, server)
+    return {"code": 0, "server": _public(server)}
+
+
+@router.verb("get_servers", auth=USER)
+async def get_servers(call: Call, p: Params) -> dict[str, Any]:
+    """Online servers keyed by id, and the conductors."""
+    service = fleet(call)
+    servers = {s["id"]: _public(s) for s in service.online_servers() if visible(call, s)}
+    masters = {host: {"id": host, "online": True, "master": host == service.host_id() and
+                      call.services.is_primary()} for host in service.masters()}
+    return {"code": 0, "servers": servers, "masters": masters}
+
+
+@router.verb("get_server", ServerIdParams, auth=USER)
+async def get_server(call: Call, p: ServerIdParams) -> dict[str, Any]:
+    """A server (online, recently offline or stored) with its latest minute sample."""
+    service = fleet(call)
+    data = await service.latest_sample(p.id)
+    if data is None:
+        raise ApiError("notfound", f"Failed to load server data: {p.id}: no monitoring sample received yet")
+    server, online = await service.find(p.id)
+    if server is None:
+        raise ApiError("notfound", f"Server not found: {p.id}")
+    require_visible(call, server)
+    return {"code": 0, "server": _public(server), "data": data, "online": online}
+
+
+class UpdateServerParams(ServerIdParams):
+    title: Title | None = None
+    icon: Icon | None = None
+    enabled: Flag | None = None
+    groups: StrList | None = None
+    autoGroup: Flag | None = None  # noqa: N815 (xyOps field name)
+    maxJobs: int | None = Field(default=None, ge=0)  # noqa: N815
+    userData: dict[str, Any] | None = None  # noqa: N815
+
+
+@router.verb("update_server", UpdateServerParams, privilege="update_servers")
+async def update_server(call: Call, p: UpdateServerParams) -> dict[str, Any]:
+    """Change a server's title, icon, enabled flag, groups, job cap or user data."""
+    service = fleet(call)
+    current, _online = await service.find(p.id)
+    if current is None:
+        raise ApiError("notfound", f"Server not found: {p.id}")
+    require_visible(call, current)
+    fields = p.fields_set()
+    fields.pop("id")
+    for key in ("enabled", "autoGroup"):
+        if key in fields:
+            fields[key] = bool(fields[key])
+    user = call.user
+    try:
+        server = await service.update_server(
+            p.id, fields, actor=user.actor, client=call.client,
+            allowed=lambda groups: user.is_admin or not user.groups or any(g in user.groups for g in groups))
+    except FleetError as exc:
+        raise ApiError(exc.code, exc.description) from None
+    return {"code": 0, "server": _public(server)}
+
+
+class DeleteServerParams(ServerIdParams):
+    history: Flag | None = None
+
+
+@router.verb("delete_server", DeleteServerParams, auth=ADMIN)
+async def delete_server(call: Call, p: DeleteServerParams) -> dict[str, Any]:
+    """Decommission a server: uninstall it when online; delete its record (and history) with ``history``."""
+    try:
+        await fleet(call).delete_server(p.id, history=bool(p.history), actor=call.user.actor, client=call.client)
+    except FleetError as exc:
+        raise ApiError(exc.code, exc.description) from None
+    return {"code": 0}
+
+
+class QuickmonParams(Params):
+    server: ObjectId | None = None
+    group: ObjectId | None = None
+
+
+@router.verb("get_quickmon_data", QuickmonParams, auth=USER)
+async def get_quickmon_data(call: Call, p: QuickmonParams) -> dict[str, Any]:
+    """Per-second samples (the last minute) of one server, one group, or every visible server."""
+    service = fleet(call)
+    servers = [s for s in service.online_servers() if visible(call, s)
+               and (p.server is None or s["id"] == p.server)
+               and (p.group is None or p.group in (s.get("groups") or []))]
+    return {"code": 0, "servers": {s["id"]: service.metrics.quick_rows(s["id"]) for s in servers}}
+
+
+class MonitorDataParams(Params):
+    server: ObjectId
+    sys: str = Field(default="hourly", pattern="^(hourly|daily|monthly|yearly)$")
+    limit: int = Field(default=60, ge=1, le=10000)
+
+
+@router.verb("get_latest_monitor_data", MonitorDataParams, auth=USER)
+async def get_latest_monitor_data(call: Call, p: MonitorDataParams) -> dict[str, Any]:
+    """The last ``limit`` timeline items of a server and its latest minute sample."""
+    service = fleet(call)
+    server, _online = await service.find(p.server)
+    if server is None:
+        raise ApiError("notfound", f"Server not found: {p.server}")
+    require_visible(call, server)
+    assert p.sys in SYSTEMS
+    return {"code": 0, "rows": service.metrics.timeline(p.server, p.sys, p.limit),
+            "data": await service.latest_sample(p.server)}
+
+
+# -- adding servers ---------------------------------------------------------------------------
+
+class TokenParams(Params):
+    expires: int | float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
+    title: Title | None = None
+    icon: Icon | None = None
+    enabled: Flag | None = None
+    groups: StrList | None = None
+
+
+@router.verb("get_satellite_token", TokenParams, privilege="add_servers")
+async def get_satellite_token(call: Call, p: TokenParams) -> dict[str, Any]:
+    """A short-lived install token for ``curl -s BASE/api/app/satellite/install?t=TOKEN | sh``."""
+    service = fleet(call)
+    fields = p.fields_set()
+    token = await service.installer.create_token(fields, fields.get("expires"))
+    return {"code": 0, "token": token, "base_url": token_base_url(call.services.config, service.host_id()),
+            "image": "", "version": __version__}
+
+
+class SatelliteParams(Params):
+    t: str = Field(default="", max_length=256)
+    s: str = Field(default="", max_length=64)
+    os: str = Field(default="linux", max_length=16)
+
+
+def _denied() -> ApiError:
+    return ApiError("satellite", "Access denied.")
+
+
+@router.verb("satellite", SatelliteParams, auth=TOKEN)
+async def satellite(call: Call, p: SatelliteParams) -> Response:
+    """Installer endpoints: ``satellite/install``, ``/core``, ``/config``, ``/upgrade`` (token in ``t``)."""
+    method = call.path_rest.strip("/").split("/")[0]
+    if method not in ("install", "core", "config", "upgrade"):
+        raise ApiError("satellite", "Invalid satellite API method.")
+    service = fleet(call)
+    try:
+        grant = await service.installer.grant(p.t, p.s, _api_key_can_add(call, p.t))
+    except InstallDenied:
+        raise _denied() from None
+    extra = {k: v for k, v in call.params.items() if k not in ("t", "s", "os", "arch", "py")}
+    windows = p.os == "windows"
+    if method == "install":
+        if grant.kind == "install" and extra:
+            await service.installer.merge_token_params(p.t, extra)
+        return PlainTextResponse(install_script(_base_url(call, service), p.t, windows))
+    if method == "upgrade":
+        if not re.fullmatch(r"\w+", p.s):
+            raise ApiError("satellite", "Missing parameter: s")
+        return PlainTextResponse(upgrade_script(_base_url(call, service), p.t, p.s, windows))
+    if method == "config":
+        doc = service.installer.agent_config(grant, {})
+        return JSONResponse(doc, headers={"Content-Disposition": 'attachment; filename="config.json"'})
+    return await _core(call, service, p)
+
+
+def _api_key_can_add(call: Call, token: str) -> bool:
+    record = call.services.api_keys.match(token) if token else None
+    return record is not None and principal_for(call.services, "api_key", record).has("add_servers")
+
+
+def _base_url(call: Call, service: FleetService) -> str:
+    headers = {k.lower(): v for k, v in call.request.headers.items()}
+    return request_base_url(headers, service.host_id(), int(call.services.config.get("WebServer.port")))
+
+
+async def _core(call: Call, service: FleetService, p: SatelliteParams) -> Response:
+    """The agent bundle, built once per agent-source fingerprint and cached under ``data/``."""
+    if p.os not in ("linux", "darwin"):
+        raise ApiError("satellite", f"Unsupported operating system: {p.os}")
+    cache = Path(call.services.config.path("Storage.sqlite_file")).parent / "satellite"
+    path = cache / f"sundial-satellite-{__version__}-{fingerprint()}.tar.gz"
+    async with _bundle_lock:
+        if not path.exists():
+            for old in cache.glob("sundial-satellite-*.tar.gz"):
+                old.unlink(missing_ok=True)
+            await asyncio.to_thread(build_bundle, path)
+    arch = call.params.get("arch") if call.params.get("arch") in ("x64", "arm64") else "x64"
+    return FileResponse(path, media_type="application/gzip", filename=f"satellite-{p.os}-{arch}.tar.gz")

@@ -1,0 +1,79 @@
+"""The ``servers`` table: one row per server ever seen, the xyOps Server object in ``doc``.
+
+Joins and leaves write here; per-second and per-minute metrics never do (they live in memory,
+the latest minute sample is written behind in batches by the metrics keeper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from sundial.fleet.records import Server, search_columns, stored_copy
+from sundial.storage.engine import Storage, Tx
+from sundial.storage.records import delete_record, put_record
+from sundial.storage.schema import servers
+
+SAMPLE_PREFIX = "hosts/"
+
+
+def sample_key(server_id: str) -> str:
+    """Record key of a server's latest minute sample (the xyOps ``hosts/<id>/data`` key)."""
+    return f"{SAMPLE_PREFIX}{server_id}/data"
+
+
+class ServerStore:
+    """Repository functions for server rows; callers own the transaction when they pass one."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def get(self, server_id: str) -> Server | None:
+        async with self.storage.read() as conn:
+            row = (await conn.execute(select(servers.c.doc).where(servers.c.id == server_id))).first()
+        return dict(row.doc) if row else None
+
+    async def all(self) -> list[Server]:
+        async with self.storage.read() as conn:
+            rows = await conn.execute(select(servers.c.doc).order_by(servers.c.id))
+            return [dict(row.doc) for row in rows]
+
+    async def count(self) -> int:
+        async with self.storage.read() as conn:
+            return int((await conn.execute(select(func.count()).select_from(servers))).scalar() or 0)
+
+    async def upsert(self, tx: Tx, record: Server, *, online: bool) -> None:
+        doc = stored_copy(record)
+        values = {**search_columns(doc), "online": 1 if online else 0, "doc": doc}
+        maker = sqlite_insert if self.storage.is_sqlite else pg_insert
+        stmt = maker(servers).values(id=doc["id"], **values)
+        await tx.conn.execute(stmt.on_conflict_do_update(index_elements=[servers.c.id], set_=values))
+
+    async def upsert_many(self, records: Iterable[tuple[Server, bool]]) -> int:
+        """Write several records in one transaction (group re-matching, batched saves)."""
+        count = 0
+        async with self.storage.transaction() as tx:
+            for record, online in records:
+                await self.upsert(tx, record, online=online)
+                count += 1
+        return count
+
+    async def mark_all_offline(self) -> None:
+        """At start no socket is open yet, whatever the previous process left behind."""
+        async with self.storage.transaction() as tx:
+            await tx.conn.execute(update(servers).where(servers.c.online == 1).values(online=0))
+
+    async def delete(self, tx: Tx, server_id: str) -> None:
+        """Forget a server and its stored monitoring sample."""
+        await tx.conn.execute(delete(servers).where(servers.c.id == server_id))
+        await delete_record(tx, sample_key(server_id))
+
+    async def save_samples(self, samples: dict[str, Any]) -> None:
+        """Latest minute samples of many servers in one transaction (write-behind)."""
+        async with self.storage.transaction() as tx:
+            for server_id, sample in samples.items():
+                await put_record(self.storage, tx, sample_key(server_id), sample)
