@@ -86,6 +86,8 @@ def test_test_web_hook_fires_and_reports(admin: Api, uid: str) -> None:
         bodyless = {k: v for k, v in params.items() if k != "body"}
         assert admin.ok("test_web_hook", bodyless)["result"]["code"] == 0  # missing body is ""
         assert admin.call("test_web_hook", {"title": "x", "method": "GET", "url": url})["code"] == "api"
+        bogus = {"job": "jnope", "server": "snope", "web_hook": "example_hook", "text": "hi"}
+        assert admin.call("fire_job_web_hook", bogus) == {"code": "api", "description": "Invalid."}
     finally:
         receiver.close()
 

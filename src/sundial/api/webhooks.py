@@ -16,7 +16,7 @@ from sundial.actions.service import ActionService
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
 from sundial.api.params import Flag, Icon, Notes, Number, ObjectId, Params, Title
-from sundial.api.registry import USER, VerbRouter
+from sundial.api.registry import TOKEN, USER, VerbRouter
 from sundial.objects import ObjectError
 
 router = VerbRouter()
@@ -74,6 +74,13 @@ class TestHookParams(HookFields):
 
 class IdParams(Params):
     id: ObjectId
+
+
+class FireJobHookParams(Params):
+    job: str = Field(max_length=64)
+    server: str = Field(max_length=128)
+    web_hook: str = Field(max_length=64)
+    text: str | None = Field(default=None, max_length=65536)
 
 
 def actions(call: Call) -> ActionService:
@@ -165,3 +172,18 @@ async def test_web_hook(call: Call, p: TestHookParams) -> dict[str, Any]:
     if result.code != 0:
         raise ApiError("webhook", re.sub(r"\s+", " ", result.description))
     return {"code": 0, "result": {"code": 0, "description": result.description, "details": result.details}}
+
+
+@router.verb("fire_job_web_hook", FireJobHookParams, auth=TOKEN)
+async def fire_job_web_hook(call: Call, p: FireJobHookParams) -> dict[str, Any]:
+    """A running job fires a hook in its own context; the ids are the credentials, as in xyOps."""
+    services = call.services
+    job = services.jobs.get_active(p.job)
+    online = {str(s.get("id")) for s in services.jobs.fleet.online_servers()}
+    if job is None or job.get("server") != p.server or p.server not in online or p.web_hook not in \
+            services.list("web_hooks"):
+        raise ApiError("api", "Invalid.")
+    action = {"enabled": True, "condition": "continue", "type": "web_hook", "web_hook": p.web_hook,
+              "text": p.text or ""}
+    fields, _ = await actions(call).runner.run_action(job, action)
+    return {**action, **fields}
