@@ -104,7 +104,7 @@ async def test_abort_sets_code_and_kills(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("job", "message"), [
-    ({"command": "[shell-plugin]"}, "Built-in plugin"),
+    ({"command": "[docker-plugin]"}, "Built-in plugin [docker-plugin] is not available"),
     ({"command": "true", "uid": "no_such_user_xyz"}, "User does not exist: no_such_user_xyz"),
     ({"command": "true", "gid": "no_such_group_xyz"}, "Group does not exist: no_such_group_xyz"),
     ({"command": "true", "script": True, "plugin": "missingplug"}, "Plugin not found"),

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from sundial import protocol as p
 from sundial.satellite import VERSION
 from sundial.satellite.config import ConfigStore, SatelliteConfig
+from sundial.satellite.files import ConductorLink
 from sundial.satellite.jobs import Job
 from sundial.satellite.metrics import MetricsCollector, host_id
 
@@ -446,7 +447,8 @@ class Agent:
             extra["auth_token"] = p.job_token(msg.job.id, cfg.auth_token)
         return Job(msg, emit=self.emit, temp_dir=cfg.path("temp_dir"), log_dir=cfg.path("log_dir"),
                    base_url=conductor, kill_timeout=cfg.number("child_kill_timeout"),
-                   job_env=cfg.get("job_env") or {}, version=VERSION, extra_doc=extra)
+                   job_env=cfg.get("job_env") or {}, version=VERSION, extra_doc=extra,
+                   link=_conductor_link(cfg, conductor), legacy=bool(cfg.get("cronicle")))
 
     async def _run_job(self, job: Job) -> None:
         try:
@@ -538,6 +540,21 @@ class Agent:
             self.metrics.monitor_payload, server_id=self.config.server_id, jobs=len(self.jobs),
             monitoring_enabled=bool(self.config.get("monitoring_enabled")), job_pids=job_pids)
         self.emit("monitor", payload)
+
+
+def _conductor_link(cfg: SatelliteConfig, conductor: str) -> ConductorLink:
+    """File transfers use the socket's TLS choice and the ``http_file_opts`` timeouts (milliseconds,
+    xySat's keys) and retries."""
+    opts = cfg.get("socket_opts")
+    verify = not (isinstance(opts, dict) and opts.get("rejectUnauthorized") is False)
+    files = cfg.get("http_file_opts")
+    files = files if isinstance(files, dict) else {}
+    limits = {key: float(files[name]) / 1000 for key, name in
+              (("timeout", "timeout"), ("idle_timeout", "idleTimeout"), ("connect_timeout", "connectTimeout"))
+              if isinstance(files.get(name), int | float) and files[name] > 0}
+    retries = files.get("retries")
+    return ConductorLink(base_url=conductor, verify=verify, server_id=cfg.server_id, auth_token=cfg.auth_token,
+                         secret_key=cfg.secret_key, retries=int(retries) if isinstance(retries, int) else 8, **limits)
 
 
 _PRE_AUTH = (p.ConductorHello, p.Joined, p.AuthFailure, p.Redirect, p.Retry, p.Echo)

@@ -1,10 +1,11 @@
-"""One job on the agent: environment, command line, wire-protocol updates, abort and finish.
+"""One job on the agent: files in, environment, command line, wire-protocol updates, abort, files out.
 
-Phase 1 scope: external-command plugins (``command`` is an executable line, optional plugin script),
-results delivered through ``jobs`` frames (the legacy finish path the conductor must accept per
-satellite-protocol.md §7.7). Not yet here: built-in ``[name]`` plugins, input-file download, output
-file upload and the HTTP ``finish_job`` call with its health gate; a job that needs them says so in
-its meta log instead of silently doing less.
+A plugin command is an executable line (plus the plugin's script), or ``[name]`` for a built-in
+plugin, which runs as ``<python> -m sundial.satellite.plugins <name>`` (see that package). Input
+files are downloaded into the job directory before launch and output files uploaded after it,
+through :class:`~sundial.satellite.files.ConductorLink`. Results are delivered through ``jobs``
+frames (the finish path the conductor must accept per satellite-protocol.md §7.7); the HTTP
+``finish_job`` call is not used yet.
 
 A job lives independently of the connection: output, progress and the final result are handed to
 ``emit`` (the agent's outbox), which keeps what matters while the conductor is unreachable.
@@ -29,6 +30,8 @@ from typing import Any
 import orjson
 
 from sundial.protocol import LaunchJob
+from sundial.satellite.files import ConductorLink, TransferError, UploadUnsupported, expand_specs
+from sundial.satellite.plugins import builtin_argv
 from sundial.satellite.process import ChildProcess, KillMode, ProcessSpec, SpawnError, TreeSample
 
 __all__ = ["Job", "build_env", "parse_command"]
@@ -81,9 +84,11 @@ def _prefixed(env: dict[str, str], prefix: str, values: Any) -> None:
 
 
 def build_env(job: Mapping[str, Any], details: Mapping[str, Any], sec: Mapping[str, str], *,
-              job_env: Mapping[str, Any], fixed: Mapping[str, str],
-              base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The child's environment, layered as the spec orders it (later layers win)."""
+              job_env: Mapping[str, Any], fixed: Mapping[str, str], base: Mapping[str, str] | None = None,
+              user_env: Mapping[str, str] | None = None, legacy: str | None = None) -> dict[str, str]:
+    """The child's environment, layered in the order of plugins-and-wire-protocol.md §4.1 (later
+    layers win; so a param named like a secret overrides the secret). ``legacy`` (the agent version
+    in Cronicle mode) adds ``CRONICLE`` and ``JOB_<KEY>`` and expands ``$VAR`` inside params."""
     source = os.environ if base is None else base
     env = {k: v for k, v in source.items() if not k.startswith(_PRIVATE_ENV)}
     env["PATH"] = _merged_path(env.get("PATH", ""))
@@ -91,7 +96,11 @@ def build_env(job: Mapping[str, Any], details: Mapping[str, Any], sec: Mapping[s
         if isinstance(layer, dict):
             env.update({str(k): _env_str(v) for k, v in layer.items()})
     env.update(fixed)
-    _prefixed(env, "", job.get("params"))
+    if legacy is not None:
+        env["CRONICLE"] = legacy
+        env.update({f"JOB_{k.upper()}": _legacy_str(v) for k, v in job.items() if _is_scalar(v)})
+    env.update(user_env or {})
+    _prefixed(env, "", _expanded(job.get("params"), env) if legacy is not None else job.get("params"))
     workflow = job.get("workflow")
     _prefixed(env, "workflow_", workflow.get("params") if isinstance(workflow, dict) else None)
     _prefixed(env, "workflow_data_", details.get("workflowData"))
@@ -99,6 +108,21 @@ def build_env(job: Mapping[str, Any], details: Mapping[str, Any], sec: Mapping[s
     input_ = details.get("input")
     _prefixed(env, "data_", input_.get("data") if isinstance(input_, dict) else None)
     return env
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is not None and not isinstance(value, dict | list)
+
+
+def _legacy_str(value: Any) -> str:
+    return ("1" if value else "0") if isinstance(value, bool) else _env_str(value)
+
+
+def _expanded(params: Any, env: Mapping[str, str]) -> Any:
+    """Cronicle mode: ``$VAR`` in string params is replaced from the environment built so far."""
+    if not isinstance(params, dict):
+        return params
+    return {k: _EnvTemplate(v).safe_substitute(env) if isinstance(v, str) else v for k, v in params.items()}
 
 
 class _EnvTemplate(string.Template):
@@ -167,7 +191,8 @@ class Job:
 
     def __init__(self, launch: LaunchJob, *, emit: Emit, temp_dir: Path, log_dir: Path, base_url: str,
                  kill_timeout: float, job_env: Mapping[str, Any], version: str,
-                 extra_doc: Mapping[str, Any] | None = None) -> None:
+                 extra_doc: Mapping[str, Any] | None = None, link: ConductorLink | None = None,
+                 legacy: bool = False) -> None:
         self.job: dict[str, Any] = launch.job.model_dump()
         self.job.pop("activity", None)
         self.id: str = launch.job.id
@@ -177,6 +202,9 @@ class Job:
         self.temp_dir, self.log_dir, self.base_url = temp_dir, log_dir, base_url
         self.kill_timeout, self.job_env, self.version = kill_timeout, job_env, version
         self.extra_doc = dict(extra_doc or {})
+        self.link, self.legacy = link, legacy
+        self.file_specs: list[Any] = []
+        self.uploaded: list[dict[str, Any]] = []
         self.accumulated: dict[str, dict[str, Any]] = {k: {} for k in _ACCUMULATED}
         self.push: dict[str, list[Any]] = {}
         self.pending: dict[str, Any] = {}
@@ -192,6 +220,7 @@ class Job:
         """Prepare, spawn, wait, finish. Never raises: every failure becomes the job's result."""
         try:
             spec = self._prepare()
+            await self._fetch_inputs()
         except JobSetupError as exc:
             return self._finish(1, str(exc))
         except OSError as exc:
@@ -208,7 +237,7 @@ class Job:
         self.pending["pid"] = pid
         self.meta(f"Spawned child process: PID {pid}")
         result = await self.child.wait()
-        self._on_exit(result.exit_code, result.signal_name, pid)
+        await self._on_exit(result.exit_code, result.signal_name, pid)
 
     def _prepare(self) -> ProcessSpec:
         cwd = self.temp_dir / "jobs" / self.id
@@ -217,22 +246,25 @@ class Job:
             cwd.chmod(0o777)
         log_file = self.log_dir / "jobs" / f"job-{self.id}.log"
         self.job.update({"cwd": str(cwd), "log_file": str(log_file)})
-        self._note_unsupported()
         uid, gid, user_env = _resolve_user(self.job.get("uid"), self.job.get("gid"))
         fixed = {"XYOPS": self.version, "JOB_ID": self.id, "JOB_LOG": str(log_file),
                  "JOB_NOW": _env_str(self.job.get("now", time.time())), "JOB_BASE_URL": self.base_url,
                  "PWD": str(cwd)}
-        env = build_env(self.job, self.details, self.sec, job_env=self.job_env, fixed=fixed)
-        env.update(user_env)
+        env = build_env(self.job, self.details, self.sec, job_env=self.job_env, fixed=fixed, user_env=user_env,
+                        legacy=self.version if self.legacy else None)
         argv = self._argv(env)
         return ProcessSpec(argv=argv, stdin_doc=self._stdin_doc, env=env, cwd=str(cwd), uid=uid, gid=gid,
                            kill_timeout=self.kill_timeout)
 
     def _argv(self, env: Mapping[str, str]) -> list[str]:
         command = str(self.job.get("command") or "")
-        if re.fullmatch(r"\s*\[[\w\-]+\]\s*", command):
-            raise JobSetupError(f"Plugin Error: Built-in plugin {command.strip()} is not available on this "
-                                "satellite yet.")
+        builtin = re.fullmatch(r"\s*\[([\w\-]+)\]\s*", command)
+        if builtin:
+            try:
+                return builtin_argv(builtin.group(1))
+            except KeyError:
+                raise JobSetupError(f"Plugin Error: Built-in plugin [{builtin.group(1)}] is not available on "
+                                    "this satellite.") from None
         argv = parse_command(command, env)
         if self.job.get("script"):
             script = self.temp_dir / "plugins" / str(self.job.get("plugin") or "")
@@ -241,10 +273,24 @@ class Job:
             argv.append(str(script.resolve()))
         return argv
 
-    def _note_unsupported(self) -> None:
-        files = (self.details.get("input") or {}).get("files") if isinstance(self.details.get("input"), dict) else None
-        if files and not self.job.get("runner"):
-            self.meta("Input files are not downloaded by this satellite version; the job runs without them.")
+    async def _fetch_inputs(self) -> None:
+        """Download ``input.files`` into the job directory; the ``path`` key goes once fetched."""
+        input_ = self.details.get("input")
+        files = input_.get("files") if isinstance(input_, dict) else None
+        if not isinstance(files, list) or not files or self.job.get("runner"):
+            return
+        if self.link is None:
+            raise JobSetupError("Setup Error: this satellite has no conductor link to download input files.")
+        async with self.link.client() as client:
+            for file in files:
+                if not isinstance(file, dict):
+                    continue
+                self.meta(f"Downloading file: {file.get('filename') or file.get('path')}")
+                try:
+                    await self.link.download(client, file, Path(self.job["cwd"]))
+                except TransferError as exc:
+                    raise JobSetupError(f"Setup Error: {exc}") from None
+                file.pop("path", None)
 
     def _stdin_doc(self, pid: int) -> dict[str, Any]:
         job = {k: v for k, v in self.job.items() if k != "type"}
@@ -295,6 +341,8 @@ class Job:
         for key in _ACCUMULATED:
             if key in msg:
                 self._accumulate(key, msg.pop(key))
+        if "files" in msg:
+            self._set_files(msg.pop("files"))
         if "push" in msg:
             self._push(msg.pop("push"))
         if _REDRAW_KEYS & msg.keys():
@@ -310,6 +358,13 @@ class Job:
             return
         _merge_accumulated(self.accumulated[key], value)
 
+    def _set_files(self, files: Any) -> None:
+        """Output file specs: the last ``files`` message wins; they stay here until the upload."""
+        if not isinstance(files, list):
+            self.meta("Ignoring malformed 'files' update from job: must be an array.")
+            return
+        self.file_specs = list(files)
+
     def _push(self, push: Any) -> None:
         ok = isinstance(push, dict) and all(_WORD.match(str(k)) and isinstance(v, list) for k, v in push.items())
         if not ok:
@@ -323,7 +378,7 @@ class Job:
 
     def take_update(self, *, telemetry: bool) -> dict[str, Any] | None:
         """The partial job for the next ``jobs`` frame (changes since last time, plus telemetry)."""
-        if self.finished:
+        if self.finished or self.state != "active":
             return None
         update = dict(self.pending)
         self.pending.clear()
@@ -346,38 +401,93 @@ class Job:
         self.completed = True
         self.job.update(code=code, description=description, complete=True)
 
-    def _on_exit(self, exit_code: int | None, signal_name: str | None, pid: int) -> None:
+    async def _on_exit(self, exit_code: int | None, signal_name: str | None, pid: int) -> None:
         self.meta(f"Child exited with code: {exit_code if exit_code is not None else signal_name}")
         if self.completed:
-            return self._finish(self.job.get("code", 0), str(self.job.get("description") or ""))
+            return await self._finish_async(self.job.get("code", 0), str(self.job.get("description") or ""))
         if exit_code == 0:
             self.job["unknown"] = 1
-            return self._finish("warning", "Process exited without reporting job completion.")
+            return await self._finish_async("warning", "Process exited without reporting job completion.")
         code = exit_code if exit_code is not None else signal_name
-        self._finish(code, f"Child {pid} crashed with code: {code}")
+        await self._finish_async(code, f"Child {pid} crashed with code: {code}")
 
     def _finish(self, code: Any, description: str) -> None:
-        """Report ``finishing`` then ``complete`` (with accumulated details); both are important."""
-        if self.finished:
-            return
+        """Finish without touching output files (setup failures, refusals, detached children)."""
+        if self._begin_finish(code, description):
+            self._end_finish()
+
+    async def _finish_async(self, code: Any, description: str) -> None:
+        """Finish after the child: report ``finishing`` at once, upload output files, then ``complete``."""
+        if self._begin_finish(code, description):
+            await self._upload_outputs()
+            self._end_finish()
+
+    def _begin_finish(self, code: Any, description: str) -> bool:
+        if self.finished or self.state != "active":
+            return False
         if code not in (0, None, "") and not description:
             description = "Unknown Error (no description provided)"
+        self.completed = True
         self.job.update(code=code, description=description, complete=True, progress=1.0)
         self.state = "finishing"
         self.emit("jobs", {self.id: {**self.pending, "id": self.id, "state": "finishing", "code": code,
                                      "description": description, "complete": True, "progress": 1.0}}, True)
         self.pending.clear()
+        return True
+
+    def _end_finish(self) -> None:
+        """The final ``complete`` report (with accumulated details); important, so it survives a drop."""
         final = {k: v for k, v in self.snapshot().items() if k not in ("procs", "conns")}
         final.update({k: v for k, v in self.accumulated.items() if v})
-        final.update(state="complete", files=[])
+        final.update(state="complete", files=self.uploaded)
         if self.push:
             final["push"] = {k: v for k, v in self.push.items() if k != "files"}
-            if self.push.get("files"):
-                self.meta("Output files are not uploaded by this satellite version.")
         self.state = "complete"
         self.finished = True
         self.emit("jobs", {self.id: final}, True)
         self._cleanup()
+
+    # -- output files ----------------------------------------------------------------------
+
+    def _output_specs(self) -> list[Any]:
+        specs = [*self.file_specs, *self.push.get("files", [])]
+        log_file = self.job.get("log_file")
+        if log_file and Path(log_file).is_file():
+            specs.append({"path": str(log_file), "delete": True})
+        return specs
+
+    async def _upload_outputs(self) -> None:
+        """Upload what the job left behind; a failure turns a success into ``code: upload``."""
+        specs = self._output_specs()
+        if not specs or self.job.get("runner") or not self.job.get("cwd"):
+            return
+        files, problems = expand_specs(specs, Path(self.job["cwd"]))
+        for problem in problems:
+            self.meta(problem)
+        if not files:
+            return
+        if self.link is None:
+            return self._upload_failed("this satellite has no conductor link to upload files.")
+        try:
+            async with self.link.client() as client:
+                await self.link.wait_primary(client, self.meta)
+                for out in files:
+                    self.meta(f"Uploading file: {out.filename}")
+                    self.uploaded.append(await self.link.upload(client, self.id, out))
+        except UploadUnsupported:
+            self._upload_failed("the conductor does not offer upload_job_file, so output files cannot be "
+                                "stored.")
+        except TransferError as exc:
+            self._upload_failed(str(exc))
+
+    def _upload_failed(self, reason: str) -> None:
+        """A successful job becomes ``upload``; a failed one keeps its own code and says both."""
+        self.uploaded = []
+        self.meta(f"Upload Error: {reason}")
+        if self.job.get("code") in (0, None, ""):
+            self.job.update(code="upload", description=f"Upload Error: {reason}")
+        else:
+            self.job["description"] = f"{self.job.get('description')} (also: Upload Error: {reason})"
 
     def _cleanup(self) -> None:
         cwd = self.job.get("cwd")
