@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
+import secrets
+import shutil
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -311,6 +315,51 @@ async def finish_job(call: Call, p: FinishParams) -> dict[str, Any]:
     server = p.server or (job or {}).get("server")
     await call.services.jobs.finish_from_api(p.id, {**p.job, "state": "complete"}, server)
     return {"code": 0}
+
+
+class UploadParams(JobIdParams):
+    auth: str = Field(max_length=128)
+    server: str | None = Field(default=None, max_length=64)
+
+
+def _url_name(name: str) -> str:
+    """Storage-key form of a file name: `[\\w\\-.]` only, lowercase, `.bin` when it has no extension."""
+    base = re.sub(r"[^\w\-.]", "_", name.replace("\\", "/").rsplit("/", 1)[-1]).lower().strip(".") or "file"
+    return base if "." in base else base + ".bin"
+
+
+@router.verb("upload_job_file", UploadParams, auth=TOKEN)
+async def upload_job_file(call: Call, p: UploadParams) -> dict[str, Any]:
+    """A satellite's output file (`file1`) of a running job, kept at `files/jobs/<job>/<random>/<name>`
+    under the data folder; the key is also the file's URL path."""
+    upload = call.files.get("file1")
+    try:
+        if not satellite_auth_ok(call, p.id, p.auth, p.server):
+            raise ApiError("session", "Invalid authentication token.")
+        if upload is None:
+            raise ApiError("api", "Missing parameter: file1")
+        job = call.services.jobs.active.get(p.id)
+        if job is None:
+            raise ApiError("job", f"Job not found or not active: {p.id}")
+        if p.server and job.get("server") not in (None, "", p.server):
+            raise ApiError("job", f"Job {p.id} does not run on server {p.server}")
+        key = f"files/jobs/{p.id}/{secrets.token_urlsafe(24)}/{_url_name(upload['name'])}"
+        target = call.services.config.home / "data" / key
+        await asyncio.to_thread(_move_into_place, Path(upload["path"]), target)
+    finally:
+        await asyncio.to_thread(_discard, [Path(item["path"]) for item in call.files.values()])
+    return {"key": key, "size": upload["size"]}
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(source, target)
+
+
+def _discard(paths: list[Path]) -> None:
+    """Remove request temp files that were not moved into place."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 class TagsParams(JobIdParams):
