@@ -167,6 +167,9 @@ class Conductor:
         if self.config.get("recover_admin"):
             await recover_admin(self.services, str(self.config.get("recover_admin")))
         self.services.events.active_count = lambda eid: len(self.services.jobs.active_for_event(eid))
+        self.services.jobs.event_changer = self.services.events.apply_job_changes
+        self.services.events.on_refused = lambda eid, why: self.log.error(
+            "event", f"A job's change to event {eid} was refused: {why}")
         await self.services.jobs.start()
         if self.services.fleet is not None:
             await self.services.fleet.start()

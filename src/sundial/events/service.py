@@ -20,6 +20,7 @@ class EventService:
         self.lists = lists
         self.events = lists["events"]
         self.active_count: Callable[[str], int] = lambda event_id: 0
+        self.on_refused: Callable[[str, str], None] = lambda event_id, reason: None  # set to a logger at wiring
         objects.add_delete_guard("categories", self._category_in_use)
 
     async def _category_in_use(self, category: dict[str, Any]) -> str | None:
@@ -69,6 +70,24 @@ class EventService:
         self._validate(merged)
         doc = prepare_event(merged, event_id)
         return await self.objects.update(EVENT, self.events, event_id, doc, actor=actor, client=client)
+
+    async def apply_job_changes(self, event_id: str, update: dict[str, Any] | None, delete: bool,
+                                actor: str) -> None:
+        """A finished job asked to update or delete its event (plugin `update_event`/`delete_event`).
+
+        Validated like any other change; a refused change is logged, never raised, since
+        the job that asked is already over.
+        """
+        from sundial.activity import ClientInfo as Client
+
+        client = Client(useragent="Sundial Job")
+        try:
+            if delete and event_id in self.events:
+                await self.delete(event_id, actor=actor, client=client)
+            elif update and event_id in self.events:
+                await self.update(event_id, update, is_admin=True, actor=actor, client=client)
+        except (EventError, ObjectError) as exc:
+            self.on_refused(event_id, exc.description)
 
     async def delete(self, event_id: str, *, actor: str, client: ClientInfo) -> dict[str, Any]:
         if event_id not in self.events:

@@ -53,6 +53,10 @@ class NoFleet:
 
 
 Hook = Callable[[dict[str, Any], list[str]], Awaitable[None]]
+# (event id, shallow changes or None, delete?, actor): apply what a job asked for its event.
+EventChanger = Callable[[str, dict[str, Any] | None, bool, str], Awaitable[None]]
+# (server id, data): merge a job's `serverData` into the server's user data.
+ServerDataSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class JobManager:
@@ -70,6 +74,8 @@ class JobManager:
         self.secrets_for: Callable[[dict[str, Any]], Awaitable[dict[str, str]]] = _no_secrets
         self.condition_hooks: list[Hook] = []
         self.launcher: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+        self.event_changer: EventChanger | None = None
+        self.server_data_sink: ServerDataSink | None = None
         self.active: dict[str, dict[str, Any]] = {}
         self.details: dict[str, dict[str, Any]] = {}
         self._robin: dict[str, int] = {}
@@ -476,10 +482,22 @@ class JobManager:
                     waiter.set_result(record)
             if retry is not None and self.launcher is not None:
                 self._spawn(self.launcher(retry))
+            self._apply_side_effects(record)
             self._fire(record, completion_conditions(record))
             self._drain_queue(str(job.get("event")))
         finally:
             self._finishing.discard(job_id)
+
+    def _apply_side_effects(self, record: dict[str, Any]) -> None:
+        """What the plugin asked for at completion: change or delete its event, server data."""
+        actor = str(record.get("username") or record.get("api_key") or "system")
+        update, delete = record.get("update_event"), bool(record.get("delete_event"))
+        if self.event_changer is not None and record.get("event") and (delete or isinstance(update, dict)):
+            self._spawn(self.event_changer(str(record["event"]), update if isinstance(update, dict) else None,
+                                           delete, actor))
+        data = record.get("serverData")
+        if self.server_data_sink is not None and record.get("server") and isinstance(data, dict) and data:
+            self._spawn(self.server_data_sink(str(record["server"]), data))
 
     def _final_record(self, job: dict[str, Any]) -> dict[str, Any]:
         now = round(time.time(), 3)
