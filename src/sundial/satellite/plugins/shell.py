@@ -81,8 +81,8 @@ class LineSplitter:
 
 
 def _write_out(data: bytes) -> None:
+    """Buffered: the relay flushes once per chunk read, so a flood costs few system calls."""
     sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
 
 
 class ShellRun:
@@ -181,8 +181,10 @@ class ShellRun:
         while chunk := await self.proc.stdout.read(READ_CHUNK):
             for piece, kind in lines.feed(chunk):
                 self._relay_piece(piece, kind)
+            sys.stdout.buffer.flush()
         for piece, kind in lines.finish():
             self._relay_piece(piece, kind)
+        sys.stdout.buffer.flush()
 
     def _relay_piece(self, piece: bytes, kind: str) -> None:
         if kind == "tail":
