@@ -24,7 +24,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sundial import __version__
 from sundial.actions.service import ActionService
 from sundial.activity import ActivityLog
-from sundial.api import apikeys, channels, events, jobs, maintenance, misc, objects, plugins, system, users, webhooks
+from sundial.api import (
+    apikeys,
+    channels,
+    events,
+    files,
+    jobs,
+    maintenance,
+    misc,
+    objects,
+    plugins,
+    system,
+    users,
+    webhooks,
+)
 from sundial.api import scheduler as scheduler_verbs
 from sundial.api import secrets as secret_verbs
 from sundial.api import servers as server_verbs
@@ -56,7 +69,7 @@ from sundial.vault.rotation import Quiescer, Rotations
 from sundial.vault.service import VaultService
 from sundial.web.routes import web_routes
 
-ROUTERS: list[VerbRouter] = [misc.router, users.router, apikeys.router, objects.router, plugins.router,
+ROUTERS: list[VerbRouter] = [misc.router, files.router, users.router, apikeys.router, objects.router, plugins.router,
                              events.router, jobs.router, system.router, webhooks.router, channels.router,
                              secret_verbs.router, maintenance.router, scheduler_verbs.router,
                              server_verbs.router]
@@ -225,6 +238,7 @@ class Conductor:
             Route("/api/{ns:str}/{name:str}", _name_guard(dispatcher), methods=methods),
             Route("/api/{ns:str}/{name:str}/{rest:path}", _name_guard(dispatcher), methods=methods),
             Route("/health", self.health, methods=["GET", "HEAD"]),
+            Route("/files/{key:path}", files.files_endpoint(self.config), methods=["GET", "HEAD"]),
             *web_routes(self.services),
         ]
         app = Starlette(routes=routes, lifespan=self.lifespan, middleware=[Middleware(CorsPreflight)])

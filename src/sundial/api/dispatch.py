@@ -10,6 +10,7 @@ import json
 import re
 import tempfile
 import traceback
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -71,7 +72,15 @@ class Dispatcher:
                                           f"details are in Error.log (ref {ref})."}, path)
 
     async def _run(self, verb: Verb, request: Request, path: str) -> Response:
-        params, files = await read_params(request, self.services)
+        params, files = await read_params(request, self.services, verb.empty_files_ok)
+        try:
+            return await self._call(verb, request, path, params, files)
+        finally:
+            if files:  # handlers that keep an upload move it away first
+                _discard_uploads(files)
+
+    async def _call(self, verb: Verb, request: Request, path: str, params: dict[str, Any],
+                    files: dict[str, dict[str, Any]]) -> Response:
         call = Call(services=self.services, request=request, params=params, files=files,
                     path_rest=request.path_params.get("rest", ""))
         bad_key = find_reserved_key(params)
@@ -103,6 +112,11 @@ class Dispatcher:
         return response
 
 
+def _discard_uploads(files: dict[str, dict[str, Any]]) -> None:
+    for item in files.values():
+        Path(str(item.get("path", ""))).unlink(missing_ok=True)
+
+
 def _truthy(value: Any) -> bool:
     return value not in (None, "", "0", 0, False, "false")
 
@@ -114,7 +128,7 @@ def validate(verb: Verb, params: dict[str, Any]) -> Any:
         raise validation_error(exc) from None
 
 
-async def read_params(request: Request, services: Services
+async def read_params(request: Request, services: Services, allow_empty_files: bool = False
                       ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Query merged with body (body wins), for every verb: a superset of xyOps's behaviour."""
     params: dict[str, Any] = {}
@@ -130,7 +144,7 @@ async def read_params(request: Request, services: Services
         return params, files
     ctype = request.headers.get("content-type", "").lower()
     if ctype.startswith("multipart/form-data"):
-        body, files = await _read_form(request, services)
+        body, files = await _read_form(request, services, allow_empty_files)
     elif ctype.startswith("application/x-www-form-urlencoded"):
         raw = await _read_limited(request, int(services.config.get("WebServer.max_json_size")))
         body = _parse_urlencoded(raw)
@@ -185,7 +199,7 @@ def _short(message: str) -> str:
     return message.split(":", 1)[0][:120]
 
 
-async def _read_form(request: Request, services: Services
+async def _read_form(request: Request, services: Services, allow_empty: bool = False
                      ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     limit = int(services.config.get("WebServer.max_upload_size"))
     declared = request.headers.get("content-length")
@@ -201,7 +215,7 @@ async def _read_form(request: Request, services: Services
     temp_dir.mkdir(parents=True, exist_ok=True)
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
-            files[key] = await _save_upload(value, temp_dir)
+            files[key] = await _save_upload(value, temp_dir, allow_empty)
         elif key == "json":
             try:
                 data = orjson.loads(value)
@@ -215,7 +229,7 @@ async def _read_form(request: Request, services: Services
     return params, files
 
 
-async def _save_upload(upload: UploadFile, temp_dir: Any) -> dict[str, Any]:
+async def _save_upload(upload: UploadFile, temp_dir: Any, allow_empty: bool = False) -> dict[str, Any]:
     name = upload.filename or ""
     if not name.strip(". "):
         raise ApiError("api", "Uploaded file has no usable name.")
@@ -224,7 +238,8 @@ async def _save_upload(upload: UploadFile, temp_dir: Any) -> dict[str, Any]:
         while chunk := await upload.read(1 << 20):
             handle.write(chunk)
             size += len(chunk)
-    if size == 0:
+    if size == 0 and not allow_empty:
+        _discard_uploads({"empty": {"path": handle.name}})
         raise ApiError("api", f"Uploaded file is empty: {name}")
     return {"path": handle.name, "type": upload.content_type or "", "name": name, "size": size}
 

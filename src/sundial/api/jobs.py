@@ -328,38 +328,29 @@ def _url_name(name: str) -> str:
     return base if "." in base else base + ".bin"
 
 
-@router.verb("upload_job_file", UploadParams, auth=TOKEN)
+@router.verb("upload_job_file", UploadParams, auth=TOKEN, empty_files_ok=True)
 async def upload_job_file(call: Call, p: UploadParams) -> dict[str, Any]:
     """A satellite's output file (`file1`) of a running job, kept at `files/jobs/<job>/<random>/<name>`
     under the data folder; the key is also the file's URL path."""
     upload = call.files.get("file1")
-    try:
-        if not satellite_auth_ok(call, p.id, p.auth, p.server):
-            raise ApiError("session", "Invalid authentication token.")
-        if upload is None:
-            raise ApiError("api", "Missing parameter: file1")
-        job = call.services.jobs.active.get(p.id)
-        if job is None:
-            raise ApiError("job", f"Job not found or not active: {p.id}")
-        if p.server and job.get("server") not in (None, "", p.server):
-            raise ApiError("job", f"Job {p.id} does not run on server {p.server}")
-        key = f"files/jobs/{p.id}/{secrets.token_urlsafe(24)}/{_url_name(upload['name'])}"
-        target = call.services.config.home / "data" / key
-        await asyncio.to_thread(_move_into_place, Path(upload["path"]), target)
-    finally:
-        await asyncio.to_thread(_discard, [Path(item["path"]) for item in call.files.values()])
+    if not satellite_auth_ok(call, p.id, p.auth, p.server):
+        raise ApiError("session", "Invalid authentication token.")
+    if upload is None:
+        raise ApiError("api", "Missing parameter: file1")
+    job = call.services.jobs.active.get(p.id)
+    if job is None:
+        raise ApiError("job", f"Job not found or not active: {p.id}")
+    if p.server and job.get("server") not in (None, "", p.server):
+        raise ApiError("job", f"Job {p.id} does not run on server {p.server}")
+    key = f"files/jobs/{p.id}/{secrets.token_urlsafe(24)}/{_url_name(upload['name'])}"
+    target = call.services.config.home / "data" / key
+    await asyncio.to_thread(_move_into_place, Path(upload["path"]), target)  # the dispatcher cleans the rest
     return {"key": key, "size": upload["size"]}
 
 
 def _move_into_place(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(source, target)
-
-
-def _discard(paths: list[Path]) -> None:
-    """Remove request temp files that were not moved into place."""
-    for path in paths:
-        path.unlink(missing_ok=True)
 
 
 class TagsParams(JobIdParams):

@@ -38,6 +38,7 @@ class Verb:
     params_first: bool = False
     primary_only: bool = True
     summary: str = ""
+    empty_files_ok: bool = False  # job outputs may legitimately be empty files
 
     @property
     def required_privilege(self) -> str | None:
@@ -54,13 +55,13 @@ class VerbRouter:
 
     def verb(self, name: str, params: type[BaseModel] = NoParams, *, auth: str = USER,
              privilege: str | None = None, ns: str = "app", params_first: bool = False,
-             primary_only: bool | None = None, summary: str | None = None
-             ) -> Callable[[Handler], Handler]:
+             primary_only: bool | None = None, summary: str | None = None,
+             empty_files_ok: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             doc = [summary] if summary else (handler.__doc__ or "").strip().splitlines()
             self.verbs.append(Verb(
                 ns=ns, name=name, handler=handler, params=params, auth=auth, privilege=privilege,
-                params_first=params_first,
+                params_first=params_first, empty_files_ok=empty_files_ok,
                 primary_only=(auth not in (PUBLIC,)) if primary_only is None else primary_only,
                 summary=doc[0] if doc else name))
             return handler
