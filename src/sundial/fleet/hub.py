@@ -188,9 +188,9 @@ class Hub:
                            {"trace": traceback.format_exc(limit=8)})
 
     def _drop(self, sock: Socket, reason: str) -> None:
-        """Log a dropped frame: the first ten per socket, then one in a thousand (no log flooding)."""
+        """Log a dropped frame: the first 25 per socket, then one in a thousand (no log flooding)."""
         sock.drops += 1
-        if sock.drops <= 10 or sock.drops % 1000 == 0:
+        if sock.drops <= 25 or sock.drops % 1000 == 0:
             self.log.debug(3, f"Dropped frame #{sock.drops} from {sock.label()}: {reason[:300]}")
 
     # -- handshake -------------------------------------------------------------------------
