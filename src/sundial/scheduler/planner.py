@@ -10,7 +10,9 @@ Rules (docs/scheduler.md "After downtime"):
 * The loop cursor is the last fully processed minute. While the loop is live, every minute
   after it is owed to every event, so a slow tick never drops runs.
 * After downtime (conductor stopped, scheduler paused, not primary) only catch-up events
-  replay the missed minutes; the others evaluate the current minute only.
+  replay the missed minutes; the others evaluate the current minute only -- plus, for all,
+  any minute a crashed or paused run had already begun launching (a begun minute is
+  always finished).
 * A catch-up event that cannot run (disabled, category or plugin disabled, no launcher
   triggers) freezes its own cursor and replays from there once it can run again.
 * No event replays more than ``max_catchup`` scheduled minutes in one tick: the newest
@@ -129,6 +131,20 @@ def build_entry(event: Mapping[str, Any], default_zone: str) -> PlanEntry:
     return PlanEntry(event, default_zone, plan, hits, catchup, quiet)
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """The inputs one tick shares across all events."""
+
+    minute: int
+    loop_cursor: int
+    live: bool
+    owed_until: int | None
+    state: Mapping[str, StateRow]
+    default_zone: str
+    categories: Lookup
+    plugins: Lookup
+
+
 class TickPlanner:
     """Holds one PlanEntry per event between ticks and plans each tick."""
 
@@ -145,15 +161,21 @@ class TickPlanner:
         return entry
 
     def plan(self, events: Iterable[Mapping[str, Any]], *, minute: int, loop_cursor: int, live: bool,
-             state: Mapping[str, StateRow], default_zone: str, categories: Lookup, plugins: Lookup) -> TickPlan:
-        """Launches owed for minutes up to ``minute``, given the last processed ``loop_cursor``."""
+             state: Mapping[str, StateRow], default_zone: str, categories: Lookup, plugins: Lookup,
+             owed_until: int | None = None) -> TickPlan:
+        """Launches owed for minutes up to ``minute``, given the last processed ``loop_cursor``.
+
+        ``owed_until``: after downtime, the last minute a previous run had begun launching
+        (slots claimed past the cursor); minutes up to it are finished for every event.
+        """
+        context = _Context(minute, loop_cursor, live, owed_until, state, default_zone, categories, plugins)
         tick = TickPlan(minute)
         seen: set[str] = set()
         for event in events:
             event_id = str(event.get("id"))
             seen.add(event_id)
             try:
-                self._plan_event(tick, event, loop_cursor, live, state, default_zone, categories, plugins)
+                self._plan_event(tick, event, context)
             except Exception as exc:  # one broken record must never stop the tick
                 tick.errors.append((event_id, f"{type(exc).__name__}: {exc}"))
         for event_id in set(state) - seen:
@@ -161,22 +183,18 @@ class TickPlanner:
         self.entries = {k: v for k, v in self.entries.items() if k in seen}
         return tick
 
-    def _plan_event(self, tick: TickPlan, event: Mapping[str, Any], loop_cursor: int, live: bool,
-                    state: Mapping[str, StateRow], default_zone: str, categories: Lookup, plugins: Lookup) -> None:
+    def _plan_event(self, tick: TickPlan, event: Mapping[str, Any], context: _Context) -> None:
         event_id = str(event["id"])
-        entry = self.entry(event, default_zone)
+        entry = self.entry(event, context.default_zone)
         if entry.error and (event_id, entry.error) not in self.reported:
             self.reported.add((event_id, entry.error))
             tick.errors.append((event_id, entry.error))
-        row = state.get(event_id, StateRow())
-        if entry.plan is None or blocked(event, categories, plugins):
+        row = context.state.get(event_id, StateRow())
+        if entry.plan is None or blocked(event, context.categories, context.plugins):
             if entry.catchup and row.cursor is None:
-                tick.changes[event_id] = StateRow(loop_cursor, row.nth)  # freeze where it stopped
+                tick.changes[event_id] = StateRow(context.loop_cursor, row.nth)  # freeze where it stopped
             return
-        start = loop_cursor if (live or entry.catchup) else tick.minute - MINUTE
-        if entry.catchup and row.cursor is not None:
-            start = row.cursor
-        minutes, truncated = self._owed_minutes(entry, start, tick.minute)
+        minutes, truncated = self._minutes_for(entry, row, context)
         if truncated:
             tick.truncated.append(event_id)
         counter = row.nth or 0
@@ -188,6 +206,20 @@ class TickPlanner:
         new_row = StateRow(None, counter if entry.plan.nth_every else None)
         if new_row != row:
             tick.changes[event_id] = None if new_row.empty else new_row
+
+    def _minutes_for(self, entry: PlanEntry, row: StateRow, context: _Context) -> tuple[list[int], bool]:
+        """Which minutes this event is owed: all since its cursor (catch-up, or a live loop), else
+        the current one plus any minute a crashed or paused run had begun launching."""
+        if entry.catchup:
+            start = row.cursor if row.cursor is not None else context.loop_cursor
+            return self._owed_minutes(entry, start, context.minute)
+        if context.live:
+            return self._owed_minutes(entry, context.loop_cursor, context.minute)
+        begun: list[int] = []
+        until = context.owed_until
+        if until is not None and context.loop_cursor < until < context.minute:
+            begun = self._owed_minutes(entry, context.loop_cursor, until)[0]
+        return begun + self._owed_minutes(entry, context.minute - MINUTE, context.minute)[0], False
 
     def _owed_minutes(self, entry: PlanEntry, start: int, minute: int) -> tuple[list[int], bool]:
         """Hit minutes in (start, minute], and whether older ones were dropped by the bound."""

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import statistics
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -60,6 +62,8 @@ from sundial.storage.engine import Storage
 from sundial.storage.lists import ConfigList
 
 CHUNK = 2000  # launches per transaction: a big minute commits in a few batches
+CHUNK_ENV = "SUNDIAL_SCHEDULER_CHUNK"  # tests: small chunks to crash between them
+FAULT_ENV = "SUNDIAL_FAULT_INJECT"  # tests: "scheduler:<step>" ends the process there (as vault/faults.py)
 MAX_SPREAD_SECONDS = 1.0
 DEFAULT_MAX_CATCHUP = 1000
 
@@ -181,7 +185,7 @@ class SchedulerService:
                 self._live = False
                 return None
             stats = TickStats(minute, self.clock.to_real(minute))
-            plan = self._plan(minute)
+            plan = await self._plan(minute)
             stats.plan_s = time.time() - stats.boundary
             stats.planned, stats.replayed = len(plan.due), plan.replayed
             try:
@@ -195,12 +199,17 @@ class SchedulerService:
             self._log_tick(stats)
             return stats
 
-    def _plan(self, minute: int) -> TickPlan:
+    async def _plan(self, minute: int) -> TickPlan:
         cursor = self.loop_cursor if self.loop_cursor is not None else minute - MINUTE
+        owed_until = None
+        if not self._live:  # first tick after start or resume: finish any minute begun before
+            async with self.storage.read() as conn:
+                owed_until = await slots.last_claimed_after(conn, cursor)
         self.planner.max_catchup = self._max_catchup()
         plan = self.planner.plan(self.lists["events"].all(), minute=minute, loop_cursor=cursor, live=self._live,
                                  state=self.event_state, default_zone=self.default_zone(),
-                                 categories=self.lists["categories"].get, plugins=self.lists["plugins"].get)
+                                 categories=self.lists["categories"].get, plugins=self.lists["plugins"].get,
+                                 owed_until=owed_until)
         for event_id, message in plan.errors:
             self.log.error("scheduler", f"Event {event_id}: schedule cannot be evaluated: {message}")
         return plan
@@ -215,11 +224,14 @@ class SchedulerService:
     async def _store(self, plan: TickPlan, stats: TickStats) -> None:
         launches = [due for due in plan.due if not self._deferred_to_plugin(due, stats)]
         self._wave_size = wave_size(len(launches), self._stagger_seconds())
-        chunks = [launches[i:i + CHUNK] for i in range(0, len(launches), CHUNK)] or [[]]
+        size = chunk_size()
+        chunks = [launches[i:i + size] for i in range(0, len(launches), size)] or [[]]
         note = self._gap_note(plan)
         for index, chunk in enumerate(chunks):
             batch = _Batch(self._build(chunk, stats), final=index == len(chunks) - 1)
             await self._commit(batch, plan, stats, note)
+            if launches:
+                fault_point("after_commit" if batch.final else "between_chunks")
             await asyncio.sleep(0)  # let the dispatcher hand the committed chunk over
         stats.stored_s = time.time() - stats.boundary
 
@@ -369,6 +381,19 @@ class SchedulerService:
                 "now": self.clock.now(), "clock_speed": self.clock.speed, "timezone": self.default_zone(),
                 "event_state": {k: {"cursor": v.cursor, "nth": v.nth} for k, v in self.event_state.items()},
                 "ticks": [stats.summary() for stats in self.history]}
+
+
+def chunk_size() -> int:
+    raw = os.environ.get(CHUNK_ENV, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else CHUNK
+
+
+def fault_point(step: str) -> None:
+    """Test-only crash at a named step: exit like SIGKILL (no cleanup, no finally)."""
+    if os.environ.get(FAULT_ENV) == f"scheduler:{step}":
+        sys.stderr.write(f"FAULT INJECTED at scheduler:{step}\n")
+        sys.stderr.flush()
+        os._exit(137)
 
 
 def wave_size(launches: int, stagger: float) -> int:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,6 +47,13 @@ async def taken_slots(conn: AsyncConnection, keys: Sequence[SlotKey]) -> set[Slo
                                               schedule_slots.c.event_id.in_(event_ids[start:start + 500]))))
         found.update((r.event_id, int(r.slot), int(r.trigger_no)) for r in rows)
     return found & set(keys)
+
+
+async def last_claimed_after(conn: AsyncConnection, cursor: int) -> int | None:
+    """The newest slot claimed past the cursor: a minute a crashed or paused run had begun."""
+    found = (await conn.execute(select(func.max(schedule_slots.c.slot))
+                                .where(schedule_slots.c.slot > cursor + 59))).scalar()
+    return None if found is None else int(found) // 60 * 60
 
 
 async def claim_slots(conn: AsyncConnection, claims: Iterable[tuple[SlotKey, str]]) -> None:
