@@ -1,11 +1,18 @@
-"""Vault phase-1 benchmark: secret encrypt/decrypt rates and bulk re-encryption on a process pool.
+"""Secrets benchmark: crypto micro-figures, then the API of a real conductor.
 
-    .venv/bin/python bench/secrets.py [--records 1000] [--workers 2] [--json]
+    .venv/bin/python bench/secrets.py [--records 1000] [--ops 20] [--skip-api] [--skip-micro] [--json]
 
-Absolute figures move with the machine; read the ratios, which are taken in the same run
-(baseline = one core deriving inline, what xyOps does). Fixture records for the rotation share
-one salt so that setting up 1,000 of them does not itself take a minute; the workers still run
-a full scrypt per record because they get no cache unless the "warm" variant hands one over.
+Micro (in-process): encrypt/decrypt cost with a fresh scrypt per record (xyOps's way, the
+baseline), with the shared write salt, and with a warm derived-key cache; bulk re-encryption
+of Sundial-written records (one write salt) and of xyOps-imported ones (a salt per record,
+derived on a process pool).
+
+API (a throw-away conductor on SQLite, started by bench/_conductor.py): `create_secret` and
+`decrypt_secret` rates at 1/8/32 in flight, and `admin_rotate_secret_key` for 100 and
+`--records` secrets: time until its internal job is gone, and `get_categories` latency
+probed every 100 ms during the rotation (the API must keep answering).
+
+Absolute figures move with the machine; the ratios in one run are what to compare.
 """
 
 # ruff: noqa: E402  (imports must follow the sys.path fix below)
@@ -22,26 +29,17 @@ sys.path.insert(0, str(_HERE.parent / "src"))
 
 import argparse
 import asyncio
-import base64
 import json
 import os
+import statistics
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+import httpx
 
 from sundial.vault.bulk import make_pool, reencrypt_all
-from sundial.vault.crypto import (
-    DerivedKeyCache,
-    FreshKeyPool,
-    SecretKey,
-    decrypt_fields,
-    derive_key,
-    encode_fields,
-    encrypt_fields,
-)
+from sundial.vault.crypto import DerivedKeyCache, SecretKey, WriteSalt, decrypt_fields, encrypt_fields
 from sundial.vault.keyring import Keyring
 
 OLD = SecretKey("bench-old-" + "a" * 54)
@@ -59,109 +57,181 @@ def timed(action: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def bench_encrypt(count: int) -> dict[str, float]:
-    """Cold = derive inline per write; pooled = salts derived ahead of time (refill not timed)."""
-    cold = timed(lambda: [encrypt_fields(FIELDS, f"zc{i}", OLD) for i in range(count)])
-    pool = FreshKeyPool(OLD, target=count)
-    pool.refill()
-    pooled = timed(lambda: [encrypt_fields(FIELDS, f"zp{i}", OLD, pool=pool) for i in range(count)])
-    return {"encrypt_cold_ops_s": rate(count, cold), "encrypt_pooled_ops_s": rate(count, pooled)}
+# -- micro ---------------------------------------------------------------------------------
 
-
-def bench_decrypt(count: int, warm_count: int) -> dict[str, float]:
-    """Cold = no cache (one scrypt per open); warm = derived key cached for the record's salt."""
-    records = [(f"zd{i}", encrypt_fields(FIELDS, f"zd{i}", OLD)) for i in range(count)]
-    cold = timed(lambda: [decrypt_fields(rec, sid, OLD) for sid, rec in records])
+def bench_micro(ops: int, records: int, workers: int) -> dict[str, float]:
+    cold_enc = timed(lambda: [encrypt_fields(FIELDS, f"zc{i}", OLD) for i in range(ops)])
+    salt = WriteSalt(OLD)
+    salt.warm()
+    shared_enc = timed(lambda: [encrypt_fields(FIELDS, f"zs{i}", OLD, pool=salt) for i in range(ops * 50)])
+    sample = [(f"zd{i}", encrypt_fields(FIELDS, f"zd{i}", OLD)) for i in range(ops)]
+    cold_dec = timed(lambda: [decrypt_fields(rec, sid, OLD) for sid, rec in sample])
     cache = DerivedKeyCache()
-    decrypt_fields(records[0][1], records[0][0], OLD, cache=cache)
-    sid, rec = records[0]
-    warm = timed(lambda: [decrypt_fields(rec, sid, OLD, cache=cache) for _ in range(warm_count)])
-    return {"decrypt_cold_ops_s": rate(count, cold), "decrypt_warm_ops_s": rate(warm_count, warm)}
+    decrypt_fields(sample[0][1], sample[0][0], OLD, cache=cache)
+    warm_dec = timed(lambda: [decrypt_fields(sample[0][1], sample[0][0], OLD, cache=cache) for _ in range(5000)])
+    return {"encrypt_fresh_salt_ops_s": rate(ops, cold_enc), "encrypt_write_salt_ops_s": rate(ops * 50, shared_enc),
+            "decrypt_cold_ops_s": rate(ops, cold_dec), "decrypt_warm_ops_s": rate(5000, warm_dec),
+            **bench_bulk(records, workers, imported=max(ops * 2, 16))}
 
 
-async def _decrypt_in_flight(records: list[tuple[str, dict[str, Any]]], in_flight: int) -> float:
+def bench_bulk(records: int, workers: int, imported: int) -> dict[str, float]:
+    """Sundial-written records share a salt; imported xyOps records carry one each."""
     ring = Keyring(OLD)
-    gate = asyncio.Semaphore(in_flight)
-
-    async def one(sid: str, rec: dict[str, Any]) -> None:
-        async with gate:
-            await ring.decrypt_fields_async(rec, sid)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(sid, rec) for sid, rec in records))
-    return time.perf_counter() - start
-
-
-def bench_decrypt_async(count: int, in_flight: int) -> dict[str, float]:
-    """Cold decrypts through the async wrapper, `in_flight` at once: shows scrypt using both cores."""
-    records = [(f"za{i}", encrypt_fields(FIELDS, f"za{i}", OLD)) for i in range(count)]
-    seconds = asyncio.run(_decrypt_in_flight(records, in_flight))
-    return {f"decrypt_cold_async_{in_flight}_in_flight_ops_s": rate(count, seconds)}
-
-
-def fixture_records(count: int) -> tuple[dict[str, dict[str, Any]], bytes, bytes]:
-    """Records under OLD hand-assembled around one derivation (see the module docstring)."""
-    salt = os.urandom(16)
-    derived = derive_key(OLD.passphrase(), salt)
-    b64 = base64.b64encode
-    records = {}
-    for i in range(count):
-        sid, iv = f"zr{i:05d}", os.urandom(12)
-        sealed = AESGCM(derived).encrypt(iv, encode_fields(FIELDS), sid.encode())
-        records[sid] = {"v": 1, "alg": "aes-256-gcm", "salt": b64(salt).decode(), "iv": b64(iv).decode(),
-                        "tag": b64(sealed[-16:]).decode(), "ct": b64(sealed[:-16]).decode()}
-    return records, salt, derived
-
-
-def bench_rotation(count: int, workers: int, sample: int) -> dict[str, float]:
-    records, salt, derived = fixture_records(count)
-    items = list(records.items())
-    baseline = timed(lambda: reencrypt_all(items[:sample], OLD, NEW, executor=_Inline(), workers=1))
-    warm_cache = DerivedKeyCache()
-    warm_cache.put(OLD, salt, derived)
+    written = [(f"zw{i:05d}", ring.encrypt_fields(FIELDS, f"zw{i:05d}")) for i in range(records)]
+    shared = timed(lambda: reencrypt_all(written, OLD, NEW, new_epoch=2))
+    foreign = [(f"zx{i:05d}", encrypt_fields(FIELDS, f"zx{i:05d}", OLD)) for i in range(imported)]
+    inline_one = timed(lambda: reencrypt_all(foreign[:4], OLD, NEW, executor=None, workers=1)) / 4
     pool = make_pool(workers)
     try:
-        startup = timed(lambda: [f.result() for f in [pool.submit(int) for _ in range(workers)]])
-        cold = timed(lambda: reencrypt_all(items, OLD, NEW, new_epoch=2, executor=pool, workers=workers))
-        warm = timed(lambda: reencrypt_all(items, OLD, NEW, new_epoch=2, cache=warm_cache, executor=pool,
-                                           workers=workers))
+        [f.result() for f in [pool.submit(int) for _ in range(workers)]]  # start the workers first
+        pooled = timed(lambda: reencrypt_all(foreign, OLD, NEW, executor=pool, workers=workers))
     finally:
         pool.shutdown()
-    one_core = baseline / sample * count
-    return {"rotation_records": count, "rotation_workers": workers, "pool_startup_s": round(startup, 2),
-            "rotation_one_core_estimate_s": round(one_core, 1), "rotation_cold_s": round(cold, 1),
-            "rotation_warm_s": round(warm, 1), "rotation_cold_speedup": round(one_core / cold, 2),
-            "rotation_warm_speedup": round(one_core / warm, 2)}
+    return {"rotate_written_records": records, "rotate_written_s": round(shared, 3),
+            "rotate_imported_records": imported, "rotate_imported_pool_s": round(pooled, 2),
+            "rotate_imported_pool_speedup_vs_one_core": round(inline_one * imported / pooled, 2)}
 
 
-class _Inline(Executor):
-    """An executor that runs in the calling thread: the single-core baseline."""
+# -- API -----------------------------------------------------------------------------------
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
+class Client:
+    def __init__(self, url: str, session: str, concurrency: int = 32) -> None:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.http = httpx.AsyncClient(base_url=url, limits=limits, timeout=120,
+                                      headers={"X-Session-ID": session})
+
+    async def call(self, verb: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        resp = await self.http.post(f"/api/app/{verb}/v1", json=params or {})
+        data: dict[str, Any] = resp.json()
+        if data.get("code") != 0:
+            raise RuntimeError(f"{verb}: {data}")
+        return data
+
+
+async def run_ops(count: int, concurrency: int, op: Callable[[int], Awaitable[Any]]) -> dict[str, float]:
+    latencies: list[float] = []
+    cursor = iter(range(count))
+
+    async def worker() -> None:
+        for index in cursor:
+            start = time.perf_counter()
+            await op(index)
+            latencies.append(time.perf_counter() - start)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"ops_s": rate(count, elapsed), "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000, 1)}
+
+
+async def create_many(client: Client, count: int, concurrency: int, tag: str) -> tuple[list[str], dict[str, float]]:
+    ids: list[str] = []
+
+    async def create(i: int) -> None:
+        made = await client.call("create_secret", {"title": f"bench {tag} {i}", "fields": [
+            {"name": "USER", "value": f"user-{tag}-{i}"}, {"name": "PASS", "value": f"pw-{i}-" + "x" * 24}]})
+        ids.append(made["secret"]["id"])
+
+    figures = await run_ops(count, concurrency, create)
+    return ids, figures
+
+
+async def bench_rates(client: Client, ops: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    ids: list[str] = []
+    for concurrency in (1, 8, 32):
+        made, figures = await create_many(client, ops, concurrency, f"c{concurrency}")
+        ids += made
+        out[f"create_c{concurrency}"] = figures
+    for concurrency in (1, 8, 32):
+        # baseline: the same request shape answered from memory, no crypto and no audit write
+        out[f"get_secret_c{concurrency}_baseline"] = await run_ops(
+            ops * 2, concurrency, lambda i: client.call("get_secret", {"id": ids[i % len(ids)]}))
+        out[f"decrypt_c{concurrency}"] = await run_ops(
+            ops * 2, concurrency, lambda i: client.call("decrypt_secret", {"id": ids[i % len(ids)]}))
+    return out
+
+
+async def bench_rotation(client: Client, count: int) -> dict[str, Any]:
+    existing = len((await client.call("get_secrets"))["rows"])
+    if existing < count:
+        await create_many(client, count - existing, 16, f"r{count}")
+    probes: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            await client.call("get_categories")
+            probes.append(time.perf_counter() - start)
+            await asyncio.sleep(0.1)
+
+    prober = asyncio.create_task(probe())
+    began = time.perf_counter()
+    job = (await client.call("admin_rotate_secret_key", {"password": "admin"}))["id"]
+    accepted = time.perf_counter() - began
+    for _poll in range(20 * 600):  # the internal job disappears when the rotation ends
+        if not any(row["id"] == job for row in (await client.call("get_internal_jobs"))["rows"]):
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - began
+    done.set()
+    await prober
+    sample = (await client.call("get_secrets"))["rows"][:50]
+    for row in sample:
+        await client.call("decrypt_secret", {"id": row["id"]})
+    return {"secrets": max(existing, count), "accept_ms": round(accepted * 1000, 1), "total_s": round(elapsed, 2),
+            "probe_calls": len(probes), "probe_max_ms": round(max(probes, default=0) * 1000, 1)}
+
+
+async def bench_api(url: str, ops: int, records: int) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        login = await http.post(url + "/api/user/login", json={"username": "admin", "password": "admin"})
+    client = Client(url, login.cookies["session_id"])
+    try:
+        out: dict[str, Any] = {}
+        for count in (100, records):  # first, so the 100 case holds exactly 100 secrets
+            out[f"rotation_{count}"] = await bench_rotation(client, count)
+        out.update(await bench_rates(client, ops))
+    finally:
+        await client.http.aclose()
+    return out
+
+
+def run_api(ops: int, records: int) -> dict[str, Any]:
+    sys.path.insert(0, str(_HERE))
+    from _conductor import conductor
+
+    with conductor() as (url, _pid):
+        return asyncio.run(bench_api(url, ops, records))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=1000, help="secrets to re-encrypt")
+    parser.add_argument("--records", type=int, default=1000, help="secrets in the large rotation")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--ops", type=int, default=20, help="scrypt-bound operations per cold figure")
+    parser.add_argument("--ops", type=int, default=200, help="API operations per rate figure")
+    parser.add_argument("--skip-micro", action="store_true")
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--base-url", help="use this running conductor (admin/admin, key in a mutable "
+                                           "source) instead of starting one; it WILL be rotated")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     args = parser.parse_args()
-    results: dict[str, float] = {}
-    results |= bench_encrypt(args.ops)
-    results |= bench_decrypt(args.ops, warm_count=5000)
-    results |= bench_decrypt_async(args.ops * 2, in_flight=8)
-    results |= bench_rotation(args.records, args.workers, sample=max(5, args.ops // 2))
-    warm, cold = results["decrypt_warm_ops_s"], results["decrypt_cold_ops_s"]
-    results["warm_over_cold_decrypt"] = round(warm / cold, 1)
+    results: dict[str, Any] = {}
+    if not args.skip_micro:
+        results["micro"] = bench_micro(max(8, args.ops // 10), args.records, args.workers)
+    if args.base_url:
+        results["api"] = asyncio.run(bench_api(args.base_url, args.ops, args.records))
+    elif not args.skip_api:
+        results["api"] = run_api(args.ops, args.records)
     if args.json:
         print(json.dumps(results))
         return
-    for name, value in results.items():
-        print(f"{name:45s} {value}")
+    for section, figures in results.items():
+        for name, value in figures.items():
+            print(f"{section:6} {name:38} {json.dumps(value) if isinstance(value, dict) else value}")
 
 
 if __name__ == "__main__":

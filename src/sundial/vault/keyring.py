@@ -305,8 +305,11 @@ def _canary_shape(record: Mapping[str, Any]) -> str:
     return ""
 
 
-def check_canary(record: object, key: SecretKey) -> CanaryCheck:
-    """Does `key` open the canary? Decryption is the proof; the stored fingerprint only names."""
+def check_canary(record: object, key: SecretKey, cache: DerivedKeyCache | None = None) -> CanaryCheck:
+    """Does `key` open the canary? Decryption is the proof; the stored fingerprint only names.
+
+    `cache` (the keyring's) makes repeated checks of the key in force cost no scrypt.
+    """
     fingerprint = key.fingerprint
     if record is None:
         return CanaryCheck(CanaryStatus.MISSING, fingerprint)
@@ -322,7 +325,7 @@ def check_canary(record: object, key: SecretKey) -> CanaryCheck:
     except DecryptError as exc:
         return CanaryCheck(CanaryStatus.MALFORMED, fingerprint, expected, epoch, exc.description)
     try:
-        plaintext = unseal(blob, key, CANARY_AAD.encode("utf-8"), label=CANARY_AAD)
+        plaintext = unseal(blob, key, CANARY_AAD.encode("utf-8"), cache=cache, label=CANARY_AAD)
     except DecryptError:
         return CanaryCheck(CanaryStatus.WRONG_KEY, fingerprint, expected, epoch)
     if plaintext != _canary_plaintext():
@@ -330,8 +333,8 @@ def check_canary(record: object, key: SecretKey) -> CanaryCheck:
     return CanaryCheck(CanaryStatus.OK, fingerprint, expected, epoch)
 
 
-async def check_canary_async(record: object, key: SecretKey) -> CanaryCheck:
-    return await asyncio.to_thread(check_canary, record, key)
+async def check_canary_async(record: object, key: SecretKey, cache: DerivedKeyCache | None = None) -> CanaryCheck:
+    return await asyncio.to_thread(check_canary, record, key, cache)
 
 
 async def create_canary_async(key: SecretKey, *, epoch: int, created: int | None = None) -> dict[str, Any]:

@@ -133,6 +133,44 @@ class _WriteGate:
                 self._cond.notify_all()
 
 
+class _GroupAudit:
+    """`secret_access` records of concurrent decryptions share one transaction (group commit).
+
+    Each caller still waits until its own record is committed before it gets the values, so
+    no decryption goes unaudited; under load many records share one commit instead of
+    queueing for the database one by one.
+    """
+
+    def __init__(self, storage: Storage, activity: ActivityLog) -> None:
+        self.storage = storage
+        self.activity = activity
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, **entry: Any) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with self.storage.transaction() as tx:
+                    for entry, _done in batch:
+                        await self.activity.record(tx, **entry)
+            except Exception as exc:  # every waiter of the batch learns it was not audited
+                for _entry, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for _entry, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+
 class VaultService:
     """One per conductor (held by `Services.vault`)."""
 
@@ -155,6 +193,7 @@ class VaultService:
         self._gate = _WriteGate()
         self._rotation_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._access_audit = _GroupAudit(storage, activity)
 
     # -- start-up ------------------------------------------------------------------------------
     async def open(self, *, strict: bool = False) -> StartDecision:
@@ -249,7 +288,7 @@ class VaultService:
     async def check_candidate(self, candidate: SecretKey) -> CanaryCheck:
         """Does `candidate` open the stored canary? (model B's old key, `sundial key verify`)."""
         canary, _marker = await store.read_key_state(self.storage)
-        return await check_canary_async(canary, candidate)
+        return await check_canary_async(canary, candidate, self.keyring.cache if self._keyring else None)
 
     # -- metadata reads ------------------------------------------------------------------------
     def all_metadata(self) -> list[dict[str, Any]]:
@@ -348,14 +387,19 @@ class VaultService:
 
     # -- reading values ------------------------------------------------------------------------
     async def decrypt_for_admin(self, secret_id: str, *, actor: str, client: ClientInfo) -> Fields:
-        """`decrypt_secret`: from the stored record (not the cache), audited as `secret_access`."""
+        """`decrypt_secret`, audited as `secret_access` before the values are returned.
+
+        Reads the write-through record cache, which every change and `reload` (SIGHUP, data
+        import) keeps equal to storage, so delivery and `decrypt_secret` always agree.
+        """
         meta = self._existing(secret_id)
-        record = await store.read_secret_record(self.storage, secret_id)
+        record = self._records.get(secret_id)
         if record is None:
             raise VaultError("secret", f"Secret has no stored values: {secret_id}")
         fields = await self.keyring.decrypt_fields_async(record, secret_id)
-        async with self.storage.transaction() as tx:
-            await self._audit(tx, "secret_access", meta, actor, client)
+        await self._access_audit.record(action="secret_access", description=str(meta.get("title") or secret_id),
+                                        client=client, username=actor, keywords=[secret_id],
+                                        secret=metadata_only(meta))
         return fields
 
     async def _fields(self, secret_id: str) -> Fields | None:
@@ -459,15 +503,10 @@ class VaultService:
         records = {sid: prepared.rotated[sid] for sid in current if sid not in changed}
         records.update(await reencrypt_all_async(changed.items(), old.key, slot.key, new_epoch=slot.epoch,
                                                  cache=self.keyring.cache, write_salt=prepared.write_salt))
-        halfway = len(records) // 2
         async with self.storage.transaction() as tx:
             await store.write_canary(self.storage, tx, prepared.canary)
-            for index, (secret_id, record) in enumerate(records.items()):
-                if index == halfway:
-                    fault_point("rotate", "mid_commit")
-                await store.write_secret_record(self.storage, tx, secret_id, record)
-            if not records:
-                fault_point("rotate", "mid_commit")
+            await store.write_secret_records(self.storage, tx, records,
+                                             between_chunks=lambda: fault_point("rotate", "mid_commit"))
             await store.write_pending(self.storage, tx, prepared.marker)
         return records
 

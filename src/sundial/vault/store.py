@@ -7,12 +7,18 @@ marker at `global/key_rotation_pending`. Only ciphertext and key fingerprints ar
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sundial.storage.engine import Storage, Tx
 from sundial.storage.records import delete_record, get_record, list_records, put_record
+from sundial.storage.schema import records as records_table
 
 SECRET_PREFIX = "secrets/"
+BULK_CHUNK = 500
 CANARY_KEY = "global/key_canary"
 PENDING_KEY = "global/key_rotation_pending"
 
@@ -42,6 +48,27 @@ async def read_key_state(storage: Storage) -> tuple[Any, Any]:
 
 async def write_secret_record(storage: Storage, tx: Tx, secret_id: str, record: dict[str, Any]) -> None:
     await put_record(storage, tx, secret_key_of(secret_id), record)
+
+
+async def write_secret_records(storage: Storage, tx: Tx, items: Mapping[str, dict[str, Any]],
+                               between_chunks: Callable[[], None] = lambda: None) -> None:
+    """Upsert many records with one executemany per chunk (a rotation writes them all at once).
+
+    `between_chunks` runs after the first chunk: the fault point that proves a half-written
+    transaction is rolled back.
+    """
+    rows = [{"key": secret_key_of(sid), "value": record, "expires": None} for sid, record in items.items()]
+    maker = sqlite_insert if storage.is_sqlite else pg_insert
+    stmt = maker(records_table)
+    stmt = stmt.on_conflict_do_update(index_elements=[records_table.c.key],
+                                      set_={"value": stmt.excluded.value, "expires": stmt.excluded.expires})
+    size = max(1, min(BULK_CHUNK, (len(rows) + 1) // 2))
+    for index, start in enumerate(range(0, len(rows), size)):
+        if index == 1:
+            between_chunks()
+        await tx.conn.execute(stmt, rows[start:start + size])
+    if len(rows) <= size:
+        between_chunks()
 
 
 async def delete_secret_record(tx: Tx, secret_id: str) -> None:
