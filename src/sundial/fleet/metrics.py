@@ -11,6 +11,7 @@ Shapes follow servers-groups-monitoring.md §3.2-§3.4 (minute samples, ``timeli
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -48,13 +49,21 @@ _NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 # -- evaluating a source --------------------------------------------------------------------------
 
-def _walk(path: str, context: Mapping[str, Any]) -> Any:
+@functools.lru_cache(maxsize=1024)
+def _steps(source: str) -> tuple[str | int, ...] | None:
+    """A plain path (``cpu.cpus[0].user``) as its keys and indexes; None for real expressions."""
+    if not _PATH.match(source):
+        return None
+    return tuple(name if name else int(index) for name, index in _STEP.findall(source))
+
+
+def _walk(steps: tuple[str | int, ...], context: Mapping[str, Any]) -> Any:
     node: Any = context
-    for name, index in _STEP.findall(path):
-        if name:
-            node = node.get(name) if isinstance(node, dict) else None
+    for step in steps:
+        if isinstance(step, str):
+            node = node.get(step) if isinstance(node, dict) else None
         else:
-            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+            node = node[step] if isinstance(node, list) and step < len(node) else None
         if node is None:
             return None
     return node
@@ -65,8 +74,9 @@ def source_value(source: Any, context: Mapping[str, Any]) -> Any:
     100x cheaper than the expression engine), anything else goes through JEXL; errors give None."""
     if not isinstance(source, str) or not source:
         return None
-    if _PATH.match(source):
-        return _walk(source, context)
+    steps = _steps(source)
+    if steps is not None:
+        return _walk(steps, context)
     try:
         return evaluate(source, dict(context))
     except ExpressionError:
