@@ -365,8 +365,11 @@ class FleetService:
                 record["keywords"] = keywords(record)
                 changed.append((record, False))
         if changed:
-            await self.store.upsert_many(changed)
+            self._queue_write(lambda: self._upsert_many(changed))
         return len(changed)
+
+    async def _upsert_many(self, records: list[tuple[Server, bool]]) -> None:
+        await self.store.upsert_many(records)
 
     async def push_plugins(self, commands_only: bool = False) -> int:
         plugins, commands = await self.agent_plugins()
