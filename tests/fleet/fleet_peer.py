@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sundial import protocol as p
 
-SECRET = "fleet-test-secret-key"
+SECRET = "f1ee7" + "0" * 54 + "5ec7e"  # 64 hex: the direct rotation API needs that form
 
 
 class ScriptedAgent:

@@ -264,3 +264,25 @@ async def test_hello_carries_initial_fields_only_for_new_servers(ws_url: str, fl
 
 def test_json_of_frames_is_what_the_spec_says() -> None:
     assert json.loads(p.encode_frame("echo", {"id": "e1"})) == {"cmd": "echo", "data": {"id": "e1"}}
+
+
+async def test_key_rotation_sends_each_agent_its_new_token(ws_url: str, fleet_admin: Api) -> None:
+    """Kept last in the file: it rotates the shared conductor's key, then rotates it back."""
+    sid, new_key = _sid(), "a" * 64
+
+    def rotate(old: str, new: str) -> dict:
+        resp = fleet_admin.http.post("/api/maintenance/rotate-key", headers=fleet_admin.headers,
+                                     json={"old_key": old, "new_key": new, "quiesce": False})
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+    async with ScriptedAgent(ws_url) as agent:
+        await agent.join("rotating-host", sid)
+        await asyncio.to_thread(rotate, SECRET, new_key)
+        try:
+            assert await agent.expect("updateConfig") == {"auth_token": p.server_auth_token(sid, new_key)}
+            async with ScriptedAgent(ws_url) as fresh:
+                assert "main" in (await fresh.join("rotating-2", _sid(), secret=new_key))["groups"]
+        finally:
+            await asyncio.to_thread(rotate, new_key, SECRET)
+        assert await agent.expect("updateConfig") == {"auth_token": p.server_auth_token(sid, SECRET)}

@@ -80,6 +80,7 @@ class FleetService:
         self.local = LocalSatellite(self.config, services.logger("Fleet"), secret_key=self.secret_key)
         self._writes: asyncio.Queue[Callable[[], Awaitable[None]]] | None = None
         self._dirty: dict[str, dict[str, Any]] = {}
+        self._leave_batch: list[Server] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
         self._notices: dict[str, tuple[int, int]] = {}
@@ -128,7 +129,19 @@ class FleetService:
 
     def _queue_write(self, write: Callable[[], Awaitable[None]]) -> None:
         if self._writes is not None:
+            self._leave_batch = None  # a leave after this write must not be committed before it
             self._writes.put_nowait(write)
+
+    def _queue_leave(self, record: Server) -> None:
+        """Leaves queued back to back share one transaction: a conductor shutdown or a network
+        blip that drops 500 satellites at once costs one commit, not 500."""
+        if self._writes is None:
+            return
+        if self._leave_batch is None:
+            batch: list[Server] = []
+            self._leave_batch = batch
+            self._writes.put_nowait(lambda: self._persist_leaves(batch))
+        self._leave_batch.append(record)
 
     async def _write_forever(self) -> None:
         assert self._writes is not None
@@ -265,7 +278,10 @@ class FleetService:
         self.services.jobs.server_offline(sock.server_id)
         self.log.debug(3, f"Server left: {sock.label()}")
         pending = record.pop("delete", None)
-        self._queue_write(lambda: self._persist_leave(copy.deepcopy(record), pending))
+        if pending is not None:
+            self._queue_write(lambda: self._delete_now(record["id"], str(pending.get("username") or ""), record))
+        else:
+            self._queue_leave(copy.deepcopy(record))
 
     def _cache_offline(self, record: Server) -> None:
         now = time.time()
@@ -277,16 +293,16 @@ class FleetService:
             oldest = min(self.offline, key=lambda k: float(self.offline[k].get("modified") or 0))
             del self.offline[oldest]
 
-    async def _persist_leave(self, record: Server, pending: dict[str, Any] | None) -> None:
-        if pending is not None:
-            await self._delete_now(record["id"], str(pending.get("username") or ""), record)
-            return
-        host, ip = record.get("hostname"), record.get("ip")
+    async def _persist_leaves(self, batch: list[Server]) -> None:
+        if self._leave_batch is batch:
+            self._leave_batch = None
         async with self.services.storage.transaction() as tx:
-            await self.store.upsert(tx, record, online=False)
-            await self.services.activity.record(tx, "server_remove",
-                                                f"Server disconnected from the network: {host} ({ip})",
-                                                keywords=[record["id"], str(host)], server=_summary(record))
+            for record in batch:
+                host, ip = record.get("hostname"), record.get("ip")
+                await self.store.upsert(tx, record, online=False)
+                await self.services.activity.record(tx, "server_remove",
+                                                    f"Server disconnected from the network: {host} ({ip})",
+                                                    keywords=[record["id"], str(host)], server=_summary(record))
 
     def auth_failed(self, sock: Socket, reason: str) -> None:
         """Log every refusal; an activity warning at most once a minute per address (no DB flood)."""
