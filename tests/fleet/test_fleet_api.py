@@ -168,3 +168,21 @@ def test_server_verbs_check_their_input(fleet_admin: Api) -> None:
 @pytest.mark.parametrize("verb", ["get_active_servers", "get_servers", "get_quickmon_data"])
 def test_read_verbs_need_a_session(fleet_conductor: ConductorProcess, verb: str) -> None:
     assert httpx.post(f"{fleet_conductor.url}/api/app/{verb}/v1", json={}).json()["code"] == "session"
+
+
+async def test_search_servers_finds_online_and_offline_records(ws_url: str, fleet_admin: Api) -> None:
+    sid = "t" + uuid.uuid4().hex[:12]
+    host = f"searchable-{sid}.example"
+    async with ScriptedAgent(ws_url) as agent:
+        await agent.join(host, sid)
+
+        def found(query: str) -> list:
+            return fleet_admin.ok("search_servers", {"query": query, "limit": 10})["rows"]
+
+        rows = await async_wait_until(lambda: found(f"keywords:{host}"), 10, "the joined server in search")
+        assert rows[0]["id"] == sid and rows[0]["online"] is True
+    await async_wait_until(lambda: found(f"{host}") and not found(f"{host}")[0]["online"], 10,
+                           "the record to say offline")
+    await async_wait_until(lambda: any(r["id"] == "local" for r in found("os_platform:linux groups:main")), 40,
+                           "the local satellite's record")
+    assert fleet_admin.call("search_servers", {"query": "cpu_cores:>>2"})["code"] == "api"

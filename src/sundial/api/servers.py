@@ -23,6 +23,7 @@ from sundial.fleet.install import InstallDenied, install_script, request_base_ur
 from sundial.fleet.metrics import SYSTEMS
 from sundial.fleet.records import Server
 from sundial.fleet.service import FleetError, FleetService
+from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 
 router = VerbRouter()
 _bundle_lock = asyncio.Lock()
@@ -142,6 +143,27 @@ async def delete_server(call: Call, p: DeleteServerParams) -> dict[str, Any]:
     except FleetError as exc:
         raise ApiError(exc.code, exc.description) from None
     return {"code": 0}
+
+
+class SearchServersParams(Params):
+    query: str = Field(default="*", max_length=MAX_QUERY_LENGTH)
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=1000)
+    sort_by: str = Field(default="_id", max_length=64)
+    sort_dir: int = -1
+
+
+@router.verb("search_servers", SearchServersParams, auth=USER)
+async def search_servers(call: Call, p: SearchServersParams) -> dict[str, Any]:
+    """Every server ever seen (online or not): ``keywords``, ``groups``, ``os_*``, ``cpu_*``, dates."""
+    user = call.user
+    limit_groups = [] if user.is_admin else list(user.groups)
+    try:
+        rows, total = await fleet(call).store.search(p.query or "*", offset=p.offset, limit=p.limit,
+                                                     sort_dir=p.sort_dir, groups=limit_groups)
+    except QueryError as exc:
+        raise ApiError("api", str(exc)) from None
+    return {"code": 0, "rows": rows, "list": {"length": total}}
 
 
 class QuickmonParams(Params):

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sundial.storage.search import normalize_words
+
 Server = dict[str, Any]
 
 #: Keys a ``hello`` may not set on the record: identity, bookkeeping and transient state belong to
@@ -107,17 +109,23 @@ def stored_copy(record: Mapping[str, Any]) -> Server:
 
 
 def search_columns(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Indexed columns of the ``servers`` table, derived from the document."""
+    """Indexed columns of the ``servers`` table: space-padded lower-case words, like the other
+    searchable tables, so ``os_distro:debian`` or ``cpu_brand:xeon`` is one word match."""
     info = record.get("info") or {}
-    cores = (info.get("cpu") or {}).get("cores") if isinstance(info.get("cpu"), dict) else 0
+    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    cores = cpu.get("cores") if isinstance(cpu, dict) else 0
+
+    def words(value: Any, size: int) -> str:
+        return normalize_words(value)[:size]
+
     return {
         "hostname": str(record.get("hostname") or "")[:255], "ip": str(record.get("ip") or "")[:64],
         "enabled": 1 if record.get("enabled", True) else 0,
-        "groups": " " + " ".join(str(g) for g in record.get("groups") or []) + " ",
-        "keywords": str(record.get("keywords") or keywords(record)),
-        "os_platform": _text(info, "os", "platform")[:64], "os_distro": _text(info, "os", "distro")[:128],
-        "os_release": _text(info, "os", "release")[:128], "os_arch": _text(info, "os", "arch")[:32],
-        "cpu_brand": _text(info, "cpu", "brand")[:255], "cpu_virt": _text(info, "virt", "vendor")[:128],
+        "groups": normalize_words(list(record.get("groups") or [])),
+        "keywords": normalize_words(str(record.get("keywords") or keywords(record)).split(",")),
+        "os_platform": words(_text(info, "os", "platform"), 64), "os_distro": words(_text(info, "os", "distro"), 128),
+        "os_release": words(_text(info, "os", "release"), 128), "os_arch": words(_text(info, "os", "arch"), 32),
+        "cpu_brand": words(_text(info, "cpu", "brand"), 255), "cpu_virt": words(_text(info, "virt", "vendor"), 128),
         "cpu_cores": int(cores) if isinstance(cores, int) and not isinstance(cores, bool) else 0,
         "created": float(record.get("created") or 0), "modified": float(record.get("modified") or 0),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -17,8 +17,20 @@ from sundial.fleet.records import Server, search_columns, stored_copy
 from sundial.storage.engine import Storage, Tx
 from sundial.storage.records import delete_record, put_record
 from sundial.storage.schema import servers
+from sundial.storage.search import SearchColumn, SearchIndex, compile_query
 
 SAMPLE_PREFIX = "hosts/"
+SERVERS_INDEX = SearchIndex(
+    columns={
+        "keywords": SearchColumn(servers.c.keywords, "words"), "groups": SearchColumn(servers.c.groups, "words"),
+        "id": SearchColumn(servers.c.id, "exact"), "hostname": SearchColumn(servers.c.hostname, "exact"),
+        **{name: SearchColumn(servers.c[name], "words")
+           for name in ("os_platform", "os_distro", "os_release", "os_arch", "cpu_brand", "cpu_virt")},
+        "cpu_cores": SearchColumn(servers.c.cpu_cores, "number"),
+        "created": SearchColumn(servers.c.created, "date"), "modified": SearchColumn(servers.c.modified, "date"),
+    },
+    default="keywords",
+)
 
 
 def sample_key(server_id: str) -> str:
@@ -45,6 +57,22 @@ class ServerStore:
     async def count(self) -> int:
         async with self.storage.read() as conn:
             return int((await conn.execute(select(func.count()).select_from(servers))).scalar() or 0)
+
+    async def search(self, query: str, *, offset: int, limit: int, sort_dir: int,
+                     groups: list[str] | None = None) -> tuple[list[Server], int]:
+        """``search_servers``: the query language of the other indexes; raises QueryError.
+
+        ``groups`` limits the result to servers in any of them (group-limited users)."""
+        where = compile_query(query, SERVERS_INDEX)
+        if groups:
+            where = and_(where, or_(*[servers.c.groups.like(f"% {g} %") for g in groups]))
+        order = servers.c.id.desc() if sort_dir < 0 else servers.c.id.asc()
+        async with self.storage.read() as conn:
+            total = (await conn.execute(select(func.count()).select_from(servers).where(where))).scalar()
+            rows = await conn.execute(select(servers.c.doc, servers.c.online).where(where).order_by(order)
+                                      .offset(offset).limit(limit))
+            docs = [{**row.doc, "online": bool(row.online)} for row in rows]
+        return docs, int(total or 0)
 
     async def upsert(self, tx: Tx, record: Server, *, online: bool) -> None:
         doc = stored_copy(record)
