@@ -13,16 +13,23 @@ from typing import Any
 
 import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, PER_PAGE, PageWatch, Session
+from history_seed import seed_history
 
 from harness import ConductorProcess
 
 
 @pytest.fixture(scope="session")
 def ui_starting() -> Iterator[Future[ConductorProcess]]:
-    """The conductor starts in a thread so that Chromium can launch meanwhile."""
+    """The conductor starts (and gets its 10,000-job history) in a thread so that Chromium can launch meanwhile."""
     proc = ConductorProcess(settings={"User.use_csrf": True, "client.items_per_page": PER_PAGE})
+
+    def start() -> ConductorProcess:
+        proc.start()
+        seed_history(proc.home)
+        return proc
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(proc.start)
+        yield pool.submit(start)
     proc.cleanup()
 
 

@@ -79,3 +79,38 @@ def test_duration_text() -> None:
     assert format_duration(0) == "0s"
     assert format_duration(93784) == "1d 2h"
     assert format_duration(59) == "59s"
+
+
+def test_select_options_read_like_xyops() -> None:
+    from sundial.web.param_controls import select_options
+
+    assert select_options("GET, HEAD, POST") == [("GET", "GET"), ("HEAD", "HEAD"), ("POST", "POST")]
+    assert select_options(",Fast [fast], Slow [slow]") == [("", "—"), ("fast", "Fast"), ("slow", "Slow")]
+
+
+def test_param_controls_by_type_and_lock() -> None:
+    from sundial.web.param_controls import control_for
+
+    services: Any = None  # only `system` params look at the services
+    locked = {"id": "script", "title": "Script", "type": "code", "value": "echo", "locked": True}
+    assert control_for(locked, {}, is_admin=False, services=services).readonly  # type: ignore[union-attr]
+    assert not control_for(locked, {}, is_admin=True, services=services).readonly  # type: ignore[union-attr]
+    number = control_for({"id": "n", "title": "N", "type": "text", "variant": "number", "value": "5"}, {"n": 7},
+                         is_admin=True, services=services)
+    assert number is not None and (number.input_type, number.read, number.value) == ("number", "number", 7)
+    toolset = control_for({"id": "t", "title": "T", "type": "toolset", "value": {"a": 1}}, {}, is_admin=True,
+                          services=services)
+    assert toolset is not None and toolset.kind == "json"  # unknown kinds are edited as JSON, never dropped
+
+
+def test_job_words_and_history_queries() -> None:
+    from sundial.web.jobview import progress_value, status_of
+    from sundial.web.pages.jobs import compose_query
+
+    assert status_of({"final": True, "code": 0}) == ("Success", "ok")
+    assert status_of({"final": True, "code": "abort"}) == ("Aborted", "danger")
+    assert status_of({"state": "queued"}) == ("Queued", "accent")
+    assert progress_value({"progress": 0.5}) == 0.5 and progress_value({"progress": 1}) is None
+    assert compose_query("", "") == ("*", "")
+    assert compose_query("event:x", "error") == ("event:x tags:_error", "")
+    assert compose_query("(code = 0)", "warning")[1]  # PxQL cannot be combined with a filter

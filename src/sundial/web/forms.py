@@ -20,7 +20,7 @@ COLORS = ("plain", "red", "fire", "orange", "tangerine", "amber", "gold", "yello
           "sapphire", "indigo", "lavender", "violet", "orchid", "purple", "magenta", "fuchsia", "hotpink", "pink",
           "blush", "rose")
 
-KINDS = ("text", "textarea", "number", "checkbox", "select", "flags", "list", "password", "email")
+KINDS = ("text", "textarea", "code", "json", "number", "checkbox", "select", "flags", "list", "password", "email")
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,18 @@ def _colors(services: Services, viewer: Viewer) -> Options:
     return [("", "None")] + [(name, name.capitalize()) for name in COLORS]
 
 
+def _fixed(options: Options) -> Callable[[Services, Viewer], Options]:
+    return lambda _services, _viewer: list(options)
+
+
+PLUGIN_TYPES: Options = [("event", "Event"), ("monitor", "Monitor"), ("action", "Action"), ("scheduler", "Scheduler")]
+KILL_MODES: Options = [("parent", "The main process"), ("all", "The whole process tree"),
+                       ("none", "Nothing (let it finish)")]
+
 OPTION_SOURCES: dict[str, Callable[[Services, Viewer], Options]] = {
     "privileges": _privileges, "roles": _titled("roles"), "categories": _titled("categories"),
-    "groups": _titled("groups"), "colors": _colors,
+    "groups": _titled("groups"), "colors": _colors, "plugin_types": _fixed(PLUGIN_TYPES),
+    "kill_modes": _fixed(KILL_MODES),
 }
 
 

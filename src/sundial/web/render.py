@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from sundial import __version__
 from sundial.ids import generate_id
 from sundial.services import Services
+from sundial.web import jobview
 from sundial.web.framework import Page, PageContext, PageError, build_nav
 from sundial.web.viewer import Viewer, resolve_viewer
 
@@ -79,11 +80,20 @@ def pretty_json(value: Any, limit: int = 4000) -> str:
     return text if len(text) <= limit else text[:limit] + "\n…"
 
 
+def json_edit(value: Any) -> str:
+    """JSON for an editable text box: indented, key order kept, never truncated."""
+    if value is None:
+        return ""
+    return orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2).decode()
+
+
 def make_environment(version: str) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, auto_reload=False,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(datetime=format_epoch, isodate=iso_epoch, duration=format_duration,
-                       pretty_json=pretty_json)
+                       pretty_json=pretty_json, json_edit=json_edit, job_status=jobview.status_of,
+                       bytes=jobview.format_bytes, resources=jobview.resource_summary,
+                       progress_value=jobview.progress_value)
     env.globals["static"] = lambda path: f"/static/{path}?v={version}"
     env.globals["version"] = __version__
     return env

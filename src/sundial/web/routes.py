@@ -7,12 +7,12 @@ from starlette.staticfiles import StaticFiles
 
 from sundial.services import Services
 from sundial.web.framework import Page, PageSet
-from sundial.web.pages import account, activity, apikeys, dashboard, objects, system, users
+from sundial.web.pages import account, activity, apikeys, dashboard, events, jobs, objects, system, users
 from sundial.web.render import STATIC_DIR, Renderer
 
 # Adding a page module? Append its PageSet here; the nav and routes follow from its declarations.
-PAGE_SETS: list[PageSet] = [account.pages, dashboard.pages, objects.pages, users.pages, apikeys.pages,
-                            activity.pages, system.pages]
+PAGE_SETS: list[PageSet] = [account.pages, dashboard.pages, events.pages, jobs.pages, objects.pages, users.pages,
+                            apikeys.pages, activity.pages, system.pages]
 
 
 def all_pages() -> list[Page]:

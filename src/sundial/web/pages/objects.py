@@ -1,8 +1,8 @@
-"""Configuration objects that share one life cycle: categories, tags, groups, roles.
+"""Configuration objects that share one life cycle: categories, tags, groups, plugins, roles.
 
 Each kind is one `ObjectAdmin` declaration (fields, columns, nav position); the list page,
-the edit page and the create/update/delete wiring all come from it. Plugins, web hooks
-and channels can join the same way once their verbs exist.
+the edit page and the create/update/delete wiring all come from it. Web hooks and channels
+can join the same way (their verbs exist; their field sets are not declared yet).
 """
 
 from __future__ import annotations
@@ -91,6 +91,26 @@ ROLES = ObjectAdmin(
              Column("privileges", "Privileges", "count"), Column("modified", "Modified", "date")])
 
 
+PLUGINS = ObjectAdmin(
+    "plugins", "plugin", "Plugin", "Plugins", order=40,
+    intro="Plugins are the programs jobs run. An event plugin's parameters become the fields of the event editor.",
+    fields=[ID_FIELD, TITLE_FIELD, Field("type", "Type", kind="select", options="plugin_types", default="event"),
+            Field("enabled", "Enabled", kind="checkbox", default=True),
+            Field("command", "Command", required=True, maxlength=4096,
+                  help="Executable and arguments (no shell). [shell-plugin] and friends are built into the satellite."),
+            Field("script", "Script", kind="code", maxlength=4 * 1024 * 1024,
+                  help="Optional source, written to a file whose path is added as the last argument."),
+            Field("params", "Parameters", kind="json", default=[],
+                  help='A JSON array of definitions, e.g. [{"id": "url", "title": "URL", "type": "text", '
+                       '"required": true}]. Types: text, textarea, code, json, checkbox, select, hidden, system.'),
+            Field("kill", "On abort, stop", kind="select", options="kill_modes", default="parent"),
+            Field("timeout", "Timeout (seconds)", kind="number", help="Action and scheduler plugins only."),
+            NOTES_FIELD],
+    columns=[Column("title", "Title"), Column("id", "ID", "code"), Column("type", "Type"),
+             Column("command", "Command", "code"), Column("enabled", "Enabled", "bool"),
+             Column("modified", "Modified", "date")])
+
+
 def register(admin: ObjectAdmin, nav: str) -> None:
     """Declare the list page and the edit page of one kind."""
 
@@ -114,6 +134,6 @@ def register(admin: ObjectAdmin, nav: str) -> None:
     pages.page(admin.path + "/{id:str}", title=admin.label, template="object_edit.html")(edit_page)
 
 
-for _admin in (CATEGORIES, TAGS, GROUPS):
+for _admin in (CATEGORIES, TAGS, GROUPS, PLUGINS):
     register(_admin, "Configuration")
 register(ROLES, "Administration")

@@ -24,9 +24,12 @@ export function setCsrfToken(token) {
   if (meta && token) meta.content = token;
 }
 
+// The unversioned path: refusals come back as HTTP 200 with a code in the envelope (as xyOps
+// does without /v1), so an expected "no" (a validation error, a wrong password) is not logged
+// by the browser as a failed request; the envelope's code is what the UI reads anyway.
 export function verbUrl(verb, ns = 'app') {
   if (!VERB_NAME.test(verb) || !NAMESPACES.has(ns)) throw new ApiError('client', `Not an API verb: ${ns}/${verb}`);
-  return ns === 'app' ? `/api/app/${verb}/v1` : `/api/user/${verb}`;
+  return `/api/${ns}/${verb}`;
 }
 
 export async function call(verb, params = {}, { ns = 'app' } = {}) {

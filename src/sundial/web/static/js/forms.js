@@ -6,7 +6,8 @@
 // Each control's data-type says how it becomes JSON: string (default), int, number, bool,
 // flag (1/0), list (checked values), flags ({value: true} for checked ones), json.
 // Pages can hook in: the form fires a cancelable `api:submit` (detail.params may be edited)
-// and the form or button fires a cancelable `api:success` (detail.data) before the follow-up.
+// and the form or button fires a cancelable `api:success` (detail.data) before the follow-up,
+// or `api:error` (detail.error, with .code and .message) after showing a refusal.
 
 import { call } from './api.js';
 import { confirmDialog, flash, notice } from './dom.js';
@@ -91,7 +92,10 @@ export async function runVerb(source, params, form = null) {
     return data;
   } catch (error) {
     if (error.code === 'session') toLogin();
-    else showError(form, error.message);
+    else {
+      showError(form, error.message);
+      source.dispatchEvent(new CustomEvent('api:error', { bubbles: true, detail: { error, params } }));
+    }
     return null;
   } finally {
     if (busy) busy.disabled = false;
