@@ -121,8 +121,13 @@ async def test_malformed_frames_hurt_nobody(ws_url: str, fleet_admin: Api,
             for frame in BAD_FRAMES + ['{"cmd":"jobs","data":{"x":"not an object"}}',
                                        '{"cmd":"quickmon","data":{"mem":[1,2]}}',
                                        '{"cmd":"monitor","data":{"date":"soon"}}',
-                                       '{"cmd":"job_log","data":{"id":"nosuchjob","text":"x"}}']:
+                                       '{"cmd":"job_log","data":{"id":"nosuchjob","text":"x"}}',
+                                       '{"cmd":"jobs","data":{"j1":null,"j2":5}}', '{"cmd":"monitor","data":null}',
+                                       '{"cmd":"master","data":{}}', '{"cmd":"monitorPluginTestResult","data":'
+                                       '{"plugin_id":"x","request_id":"__proto__"}}']:
                 await bad.send_raw(frame)
+            assert bad.ws is not None
+            await bad.ws.send(['{"cmd":"quickmon",', '"data":{"mem":{"used":1}}}'])  # a fragmented frame
         await good.send("quickmon", {"mem": {"used": 5}, "cpu": {"currentLoad": 1.5}, "fs": {}, "net": {}})
 
         def quick() -> list:
