@@ -16,7 +16,7 @@ from sundial.storage.engine import Storage
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "sundial_schema_version"
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 def alembic_config() -> Any:

@@ -93,6 +93,9 @@ jobs = Table(
     Column("elapsed", Float, nullable=False, default=0),
     Column("doc", Doc, nullable=False),
 )
+# Search pages by (final, id) and per-event history: the two hottest job queries.
+Index("ix_jobs_final_id", jobs.c.final, jobs.c.id)
+Index("ix_jobs_event_final_id", jobs.c.event, jobs.c.final, jobs.c.id)
 
 # Scheduler: one row per launched (event, scheduled second, trigger number), written in the same
 # transaction as the job, so a slot can never be launched twice (see docs/scheduler.md).
