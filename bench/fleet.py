@@ -163,7 +163,7 @@ async def bench(url: str, secret: str, pid: int | None, agents: int, seconds: fl
     if probe:
         probe.mark()
     me.mark()
-    sent_before = sum(s.sent for s in sims)
+    sent_before, window_start = sum(s.sent for s in sims), time.monotonic()
     ages: list[float] = []
     calls: list[float] = []
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -176,7 +176,7 @@ async def bench(url: str, secret: str, pid: int | None, agents: int, seconds: fl
     load_cpu = probe.cpu_percent() if probe else float("nan")
     load_rss = probe.rss_mb() if probe else float("nan")
     sim_cpu = me.cpu_percent()
-    rate = (sum(s.sent for s in sims) - sent_before) / seconds
+    rate = (sum(s.sent for s in sims) - sent_before) / (time.monotonic() - window_start)
     stop.set()
     for task in tasks:
         task.cancel()
