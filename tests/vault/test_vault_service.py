@@ -174,3 +174,20 @@ async def test_direct_rotation_checks_the_old_key_and_refuses_during_maintenance
                                            actor="a", client=CLIENT)
     assert answer["restart_required"] is False and answer["key_epoch"] == 2
     assert services.state.scheduler_enabled is False
+
+
+async def test_concurrent_writes_share_commits_and_a_bad_one_fails_alone(services: Services) -> None:
+    ids = await asyncio.gather(*(_make(services, f"C{i}", f"synthetic-c{i}") for i in range(20)))
+    assert len(set(ids)) == 20 and all(services.vault.get_metadata(sid) for sid in ids)
+    await services.lists["secrets"].load()  # the stored order matches creation order (distinct seqs)
+    assert [item["id"] for item in services.lists["secrets"].all()][-20:] == list(ids)
+
+    async def broken(tx: Any) -> None:
+        raise RuntimeError("synthetic failure")
+
+    results = await asyncio.gather(services.vault._writer.submit(broken),
+                                   _make(services, "AFTER", "synthetic-after"), return_exceptions=True)
+    assert isinstance(results[0], RuntimeError) and isinstance(results[1], str)
+    assert await services.vault.secrets_for("events", "none") == {}
+    rows, _total = await services.activity.search("action:secret_create", limit=100)
+    assert len(rows) == 21

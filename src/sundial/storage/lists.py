@@ -24,6 +24,7 @@ class ConfigList:
         self.table = config_tables[name]
         self._items: dict[str, dict[str, Any]] = {}
         self._seq: dict[str, int] = {}
+        self._last_seq = 0  # taken at insert time, so inserts sharing a transaction still get distinct seqs
 
     async def load(self) -> None:
         async with self.storage.read() as conn:
@@ -31,6 +32,7 @@ class ConfigList:
                                        .order_by(self.table.c.seq))).all()
         self._items = {row.id: row.doc for row in rows}
         self._seq = {row.id: row.seq for row in rows}
+        self._last_seq = max(self._seq.values(), default=0)
 
     def get(self, item_id: str) -> dict[str, Any] | None:
         """The stored record; callers copy before changing it."""
@@ -46,7 +48,7 @@ class ConfigList:
         return list(self._items.values())
 
     async def insert(self, tx: Tx, doc: dict[str, Any]) -> None:
-        seq = max(self._seq.values(), default=0) + 1
+        self._last_seq = seq = max(self._last_seq, max(self._seq.values(), default=0)) + 1
         stored = copy.deepcopy(doc)
         await tx.conn.execute(insert(self.table).values(
             id=stored["id"], seq=seq, title=str(stored.get("title", ""))[:512],

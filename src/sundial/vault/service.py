@@ -27,7 +27,7 @@ from sundial.activity import ActivityLog, ClientInfo
 from sundial.config import Config, set_path
 from sundial.ids import generate_id
 from sundial.logs import Logger
-from sundial.storage.engine import Storage
+from sundial.storage.engine import Storage, Tx
 from sundial.storage.lists import ConfigList
 from sundial.vault import store
 from sundial.vault.bulk import Progress, reencrypt_all_async
@@ -133,23 +133,24 @@ class _WriteGate:
                 self._cond.notify_all()
 
 
-class _GroupAudit:
-    """`secret_access` records of concurrent decryptions share one transaction (group commit).
+class _GroupWriter:
+    """Vault writes submitted at the same time share one transaction (group commit).
 
-    Each caller still waits until its own record is committed before it gets the values, so
-    no decryption goes unaudited; under load many records share one commit instead of
-    queueing for the database one by one.
+    Each caller still waits until its own change is committed (and its after-commit
+    callbacks ran) before it answers, so nothing is acknowledged early; under load many
+    changes share one commit instead of queueing for SQLite's single writer one by one.
+    When a shared transaction fails, its changes are retried one per transaction, so a bad
+    change fails alone.
     """
 
-    def __init__(self, storage: Storage, activity: ActivityLog) -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.activity = activity
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._queue: list[tuple[Callable[[Tx], Awaitable[None]], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def record(self, **entry: Any) -> None:
+    async def submit(self, work: Callable[[Tx], Awaitable[None]]) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((entry, done))
+        self._queue.append((work, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await done
@@ -158,17 +159,35 @@ class _GroupAudit:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                async with self.storage.transaction() as tx:
-                    for entry, _done in batch:
-                        await self.activity.record(tx, **entry)
-            except Exception as exc:  # every waiter of the batch learns it was not audited
-                for _entry, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            for _entry, done in batch:
-                if not done.done():
-                    done.set_result(None)
+                await self._commit(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                else:
+                    await self._one_by_one(batch)
+
+    async def _one_by_one(self, batch: list[tuple[Callable[[Tx], Awaitable[None]], asyncio.Future[None]]]) -> None:
+        for item in batch:
+            try:
+                await self._commit([item])
+            except Exception as exc:
+                _settle(item[1], exc)
+
+    async def _commit(self, batch: list[tuple[Callable[[Tx], Awaitable[None]], asyncio.Future[None]]]) -> None:
+        async with self.storage.transaction() as tx:
+            for work, _done in batch:
+                await work(tx)
+        for _work, done in batch:
+            _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return  # the caller went away (request cancelled); the change itself stands
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 class VaultService:
@@ -193,7 +212,7 @@ class VaultService:
         self._gate = _WriteGate()
         self._rotation_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._access_audit = _GroupAudit(storage, activity)
+        self._writer = _GroupWriter(storage)
 
     # -- start-up ------------------------------------------------------------------------------
     async def open(self, *, strict: bool = False) -> StartDecision:
@@ -347,16 +366,22 @@ class VaultService:
 
     async def delete(self, secret_id: str, *, actor: str, client: ClientInfo) -> dict[str, Any]:
         current = self._existing(secret_id)
-        async with self._gate.shared(), self.storage.transaction() as tx:
+
+        async def work(tx: Tx) -> None:
             await store.delete_secret_record(tx, secret_id)
             await self.secrets.delete(tx, secret_id)
             await self._audit(tx, "secret_delete", current, actor, client)
             tx.after_commit(lambda: self._after_change("delete", current, None, None))
+
+        async with self._gate.shared():
+            await self._writer.submit(work)
         return metadata_only(current)
 
     async def _commit(self, what: str, meta: dict[str, Any], record: dict[str, Any] | None,
                       fields: Fields | None, actor: str, client: ClientInfo) -> None:
-        async with self.storage.transaction() as tx:
+        """Metadata, ciphertext and activity record of one change, committed together."""
+
+        async def work(tx: Tx) -> None:
             if what == "create":
                 await self.secrets.insert(tx, meta)
             else:
@@ -365,6 +390,8 @@ class VaultService:
                 await store.write_secret_record(self.storage, tx, meta["id"], record)
             await self._audit(tx, f"secret_{what}", meta, actor, client)
             tx.after_commit(lambda: self._after_change(what, meta, record, fields))
+
+        await self._writer.submit(work)
 
     async def _audit(self, tx: Any, action: str, meta: Mapping[str, Any], actor: str,
                      client: ClientInfo) -> None:
@@ -397,9 +424,7 @@ class VaultService:
         if record is None:
             raise VaultError("secret", f"Secret has no stored values: {secret_id}")
         fields = await self.keyring.decrypt_fields_async(record, secret_id)
-        await self._access_audit.record(action="secret_access", description=str(meta.get("title") or secret_id),
-                                        client=client, username=actor, keywords=[secret_id],
-                                        secret=metadata_only(meta))
+        await self._writer.submit(lambda tx: self._audit(tx, "secret_access", meta, actor, client))
         return fields
 
     async def _fields(self, secret_id: str) -> Fields | None:
