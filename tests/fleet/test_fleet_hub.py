@@ -271,6 +271,21 @@ def test_json_of_frames_is_what_the_spec_says() -> None:
     assert json.loads(p.encode_frame("echo", {"id": "e1"})) == {"cmd": "echo", "data": {"id": "e1"}}
 
 
+async def test_plugin_changes_are_pushed_to_agents(ws_url: str, fleet_admin: Api) -> None:
+    async with ScriptedAgent(ws_url) as agent:
+        await agent.join("plugin-watcher", _sid())
+        original = fleet_admin.ok("get_plugin", {"id": "testplug"})["plugin"]["title"]
+        fleet_admin.ok("update_plugin", {"id": "testplug", "title": "Renamed Test Plugin"})
+        try:
+            update = await agent.expect("update")
+            titles = {pl["id"]: pl["title"] for pl in update["plugins"]}
+            assert titles["testplug"] == "Renamed Test Plugin" and "commands" in update
+            assert all(pl["type"] == "event" for pl in update["plugins"])
+            assert all(cmd["type"] == "monitor" and "sec" in cmd for cmd in update["commands"])
+        finally:
+            fleet_admin.ok("update_plugin", {"id": "testplug", "title": original})
+
+
 async def test_key_rotation_sends_each_agent_its_new_token(ws_url: str, fleet_admin: Api) -> None:
     """Kept last in the file: it rotates the shared conductor's key, then rotates it back."""
     sid, new_key = _sid(), "a" * 64

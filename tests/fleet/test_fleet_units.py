@@ -245,3 +245,56 @@ def test_only_hello_join_echoback_before_auth() -> None:
     assert owner.messages == ["quickmon"] and owner.joined == 1 and sock.authed
     sent = [json.loads(item)["cmd"] for item in sock.outbox if isinstance(item, str)]
     assert sent == ["hello", "joined"]
+
+
+class FakeWebSocket:
+    """Just enough of Starlette's WebSocket for :meth:`Hub.endpoint`."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sent: list[str] = []
+        self.closed_with: int | None = None
+        self.client = type("Client", (), {"host": "192.0.2.7"})()
+
+    async def accept(self) -> None:
+        pass
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.incoming.get()
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with = code
+        await self.incoming.put({"type": "websocket.disconnect", "code": code})
+
+
+def test_unauthenticated_socket_is_closed_after_the_auth_timeout() -> None:
+    owner = Owner()
+    hub = Hub(owner, Log(), ping_freq=lambda: 5, ping_timeout=lambda: 30, auth_timeout=0.2)  # type: ignore[arg-type]
+
+    async def run() -> FakeWebSocket:
+        ws = FakeWebSocket()
+        await ws.incoming.put({"type": "websocket.receive", "text": p.encode_frame("hello", {"hostname": "h"})})
+        await asyncio.wait_for(hub.endpoint(ws), 5)  # type: ignore[arg-type]
+        return ws
+
+    ws = asyncio.run(run())
+    assert ws.closed_with == 1008 and [json.loads(t)["cmd"] for t in ws.sent] == ["hello"]
+    assert hub.sockets == {} and owner.joined == 0
+
+
+def test_keepalive_closes_a_socket_that_stops_answering() -> None:
+    owner = Owner()
+    hub = Hub(owner, Log(), ping_freq=lambda: 0.05, ping_timeout=lambda: 0.2)  # type: ignore[arg-type]
+
+    async def run() -> FakeWebSocket:
+        ws = FakeWebSocket()
+        hub.start()
+        await asyncio.wait_for(hub.endpoint(ws), 5)  # type: ignore[arg-type]
+        await hub.stop()
+        return ws
+
+    ws = asyncio.run(run())
+    assert ws.closed_with == 1001 and json.loads(ws.sent[0])["cmd"] == "echo"
