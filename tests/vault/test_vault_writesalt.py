@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def derivations(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     yield calls
 
 
-def test_many_writes_cost_one_derivation_and_stay_readable_by_xyops(derivations: list[bytes], reference) -> None:
+def test_many_writes_cost_one_derivation_and_stay_readable_by_xyops(derivations: list[bytes], reference: Any) -> None:
     ring = Keyring(OLD)
     records = {f"zw{i}": ring.encrypt_fields(FIELDS, f"zw{i}") for i in range(20)}
     assert len(derivations) == 1
@@ -64,7 +65,7 @@ async def test_async_writes_skip_the_thread_hop_once_warm() -> None:
     assert ring.decrypt_fields(record, "zasync") == FIELDS
 
 
-def test_rotation_derives_once_per_distinct_salt(derivations: list[bytes], reference) -> None:
+def test_rotation_derives_once_per_distinct_salt(derivations: list[bytes], reference: Any) -> None:
     ring = Keyring(OLD)
     shared = {f"zs{i}": ring.encrypt_fields(FIELDS, f"zs{i}") for i in range(30)}
     imported = {"zx1": reference.encrypt(FIELDS, "zx1", "UNIT_TEST"),
