@@ -98,7 +98,8 @@ def test_shell_event_runs_end_to_end_on_a_satellite(agent: AgentProcess, fleet_a
     wait_until(lambda: _online(fleet_admin, "realagent1"), 30, "the agent online")
     event = fleet_admin.ok("create_event", {
         "title": "Fleet e2e", "enabled": True, "category": "general", "plugin": "shellplug",
-        "targets": ["realagent1"], "algo": "random", "params": {"script": "#!/bin/sh\necho hello-from-$JOB_ID\n"},
+        "targets": ["realagent1"], "algo": "random", "params": {"script": "#!/bin/sh\necho hello-from-$JOB_ID\n"
+                                                     "echo '{\"xy\":1,\"serverData\":{\"last_e2e\":\"ok\"}}'\n"},
         "triggers": [{"type": "manual", "enabled": True}]})["event"]
     try:
         job_id = fleet_admin.ok("run_event", {"id": event["id"]})["id"]
@@ -108,6 +109,8 @@ def test_shell_event_runs_end_to_end_on_a_satellite(agent: AgentProcess, fleet_a
         log = fleet_admin.http.get("/api/app/get_job_log/v1", params={"id": job_id},
                                    headers=fleet_admin.headers).text
         assert f"hello-from-{job_id}" in log
+        wait_until(lambda: (fleet_admin.ok("get_active_server", {"id": "realagent1"})["server"].get("userData") or {})
+                   .get("last_e2e") == "ok", 10, "the job's serverData on its server")
     finally:
         fleet_admin.call("delete_event", {"id": event["id"]})
 

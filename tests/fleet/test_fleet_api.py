@@ -186,3 +186,14 @@ async def test_search_servers_finds_online_and_offline_records(ws_url: str, flee
     await async_wait_until(lambda: any(r["id"] == "local" for r in found("os_platform:linux groups:main")), 40,
                            "the local satellite's record")
     assert fleet_admin.call("search_servers", {"query": "cpu_cores:>>2"})["code"] == "api"
+
+
+def test_update_server_data_merges_or_replaces(fleet_admin: Api) -> None:
+    wait_until(lambda: fleet_admin.call("get_active_server", {"id": "local"}).get("code") == 0, 40, "local")
+    fleet_admin.ok("update_server_data", {"id": "local", "data": {"replace": True}, "replace": True})
+    assert fleet_admin.ok("update_server_data", {"id": "local", "data": {"rack": "r1"}})["data"] == \
+        {"replace": True, "rack": "r1"}
+    assert fleet_admin.ok("update_server_data", {"id": "local", "userData": {"x": 1}, "replace": True})["data"] == \
+        {"x": 1}
+    assert fleet_admin.ok("get_active_server", {"id": "local"})["server"]["userData"] == {"x": 1}
+    assert fleet_admin.call("update_server_data", {"id": "local"})["code"] == "api"

@@ -131,6 +131,31 @@ async def update_server(call: Call, p: UpdateServerParams) -> dict[str, Any]:
     return {"code": 0, "server": _public(server)}
 
 
+class ServerDataParams(ServerIdParams):
+    data: dict[str, Any] | None = None
+    userData: dict[str, Any] | None = None  # noqa: N815 (xyOps alias of data)
+    replace: Flag | None = None
+
+
+@router.verb("update_server_data", ServerDataParams, privilege="update_servers")
+async def update_server_data(call: Call, p: ServerDataParams) -> dict[str, Any]:
+    """Merge (or with ``replace``, set) a server's ``userData``, handed to its jobs as ``serverData``."""
+    service = fleet(call)
+    current, _online = await service.find(p.id)
+    if current is None:
+        raise ApiError("notfound", f"Server not found: {p.id}")
+    require_visible(call, current)
+    incoming = p.data if p.data is not None else p.userData
+    if incoming is None:
+        raise ApiError("api", "Missing parameter: data")
+    merged = dict(incoming) if p.replace else {**(current.get("userData") or {}), **incoming}
+    try:
+        server = await service.update_server(p.id, {"userData": merged}, actor=call.user.actor, client=call.client)
+    except FleetError as exc:
+        raise ApiError(exc.code, exc.description) from None
+    return {"code": 0, "data": server["userData"]}
+
+
 class DeleteServerParams(ServerIdParams):
     history: Flag | None = None
 

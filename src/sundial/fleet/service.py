@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sundial import protocol as p
-from sundial.activity import ClientInfo
+from sundial.activity import SYSTEM, ClientInfo
 from sundial.fleet.hub import Hub, Socket
 from sundial.fleet.install import Installer, joined_config
 from sundial.fleet.local import LocalSatellite
@@ -97,6 +97,7 @@ class FleetService:
         services.objects.on_change("plugins", lambda what, doc: self._spawn(self.push_plugins()))
         services.vault.listeners.append(lambda what, meta: self._spawn(self.push_plugins(commands_only=True)))
         services.vault.rotation_hooks.append(self.rotated)
+        services.jobs.server_data_sink = self.merge_server_data
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -450,6 +451,14 @@ class FleetService:
         elif server_id in self.offline:
             self.offline[server_id] = record
         return record
+
+    async def merge_server_data(self, server_id: str, data: dict[str, Any]) -> None:
+        """A finished job's ``serverData`` joins its server's ``userData`` (job manager hook)."""
+        current, _online = await self.find(server_id)
+        if current is None:
+            return
+        merged = {**(current.get("userData") or {}), **data}
+        await self.update_server(server_id, {"userData": merged}, actor="system", client=SYSTEM)
 
     async def delete_server(self, server_id: str, *, history: bool, actor: str, client: ClientInfo) -> None:
         """``delete_server`` (§1.4): online → uninstall (and delete on close with history)."""
