@@ -226,6 +226,8 @@ class JobManager:
             await self._queue_or_abort(job, "No available servers matching targets", retry_ok=True)
             return
         job.update(state="starting", server=server["id"], groups=list(server.get("groups") or []))
+        if isinstance(server.get("userData"), dict):  # plugins read it as details.serverData
+            self.details.setdefault(job["id"], {})["serverData"] = dict(server["userData"])
         job.pop("position", None)
         meta_line(job, f"Chosen server: {server.get('hostname', server['id'])} ({job.get('algo', 'random')})")
         await self.store.save(self._record(job))  # durable before the launch leaves
