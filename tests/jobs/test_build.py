@@ -40,6 +40,7 @@ def test_job_from_event_copies_overrides_and_appends_category_items() -> None:
                          category=CATEGORY, plugin=PLUGIN, config_env={"A": "1"})
     assert job["id"].startswith("j") and job["event"] == "e1"
     assert "title" not in job and "triggers" not in job and "revision" not in job and "username" not in job
+    assert job["event_title"] == "Nightly" and job["event_revision"] == 4
     assert job["command"] == "[shell-plugin]" and job["kill"] == "all" and job["category"] == "general"
     assert job["params"] == {"annotate": False, "who": "world", "script": "true", "extra": "1"}
     assert [lim["type"] for lim in job["limits"]] == ["time", "job"]

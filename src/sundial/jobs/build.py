@@ -73,6 +73,7 @@ def job_from_event(event: dict[str, Any], overrides: dict[str, Any], *, category
             job[key] = copy.deepcopy(value)
     job["id"] = generate_id("j")
     job["event"] = event["id"]
+    job["event_title"], job["event_revision"] = event.get("title", ""), event.get("revision", 0)
     job["params"] = _merged_params(event, overrides.get("params"), plugin)
     for key in ("limits", "actions", "tags"):
         job[key] = list(job.get(key) or [])
