@@ -133,12 +133,15 @@ class SchedulerService:
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        async with self.storage.read() as conn:
-            self.loop_cursor, self.event_state = await slots.load_state(conn)
+        await self._load_state()
         self._tasks = [asyncio.create_task(self._dispatch_forever()), asyncio.create_task(self._run())]
         if self.clock.fast:
             self.log.debug(2, f"Scheduler clock runs {self.clock.speed:g} times faster than real time (test mode)")
         self.log.debug(3, f"Scheduler started; cursor {self.loop_cursor}, zone {self.default_zone()}")
+
+    async def _load_state(self) -> None:
+        async with self.storage.read() as conn:
+            self.loop_cursor, self.event_state = await slots.load_state(conn)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -179,11 +182,13 @@ class SchedulerService:
     async def tick(self, minute: int) -> TickStats | None:
         """Launch everything owed up to ``minute`` (a multiple of 60) unless already processed."""
         async with self._tick_lock:
-            if self.loop_cursor is not None and minute <= self.loop_cursor:
-                return None  # done before (or the clock went back): never twice
             if not self.is_primary() or not self.state.scheduler_enabled:
                 self._live = False
                 return None
+            if not self._live:  # after start, a pause or a failover another run may have moved on
+                await self._load_state()
+            if self.loop_cursor is not None and minute <= self.loop_cursor:
+                return None  # done before (or the clock went back): never twice
             stats = TickStats(minute, self.clock.to_real(minute))
             plan = await self._plan(minute)
             stats.plan_s = time.time() - stats.boundary
@@ -222,18 +227,25 @@ class SchedulerService:
 
     # -- storing ----------------------------------------------------------------------------
     async def _store(self, plan: TickPlan, stats: TickStats) -> None:
+        """Store the minute chunk by chunk; hand its jobs over once all are durable (or on failure,
+        those that are), so a big minute is not slowed by the job manager working in between."""
         launches = [due for due in plan.due if not self._deferred_to_plugin(due, stats)]
         self._wave_size = wave_size(len(launches), self._stagger_seconds())
         size = chunk_size()
         chunks = [launches[i:i + size] for i in range(0, len(launches), size)] or [[]]
         note = self._gap_note(plan)
-        for index, chunk in enumerate(chunks):
-            batch = _Batch(self._build(chunk, stats), final=index == len(chunks) - 1)
-            await self._commit(batch, plan, stats, note)
-            if launches:
-                fault_point("after_commit" if batch.final else "between_chunks")
-            await asyncio.sleep(0)  # let the dispatcher hand the committed chunk over
-        stats.stored_s = time.time() - stats.boundary
+        stored: list[dict[str, Any]] = []
+        try:
+            for index, chunk in enumerate(chunks):
+                batch = _Batch(self._build(chunk, stats), final=index == len(chunks) - 1)
+                stored += await self._commit(batch, plan, stats, note)
+                if launches:
+                    fault_point("after_commit" if batch.final else "between_chunks")
+                await asyncio.sleep(0)
+        finally:
+            stats.stored_s = time.time() - stats.boundary
+            for job in stored:
+                self._queue.put_nowait((job, stats))
 
     def _deferred_to_plugin(self, due: Due, stats: TickStats) -> bool:
         """Scheduler-plugin triggers are not supported yet: say so once per event, launch nothing."""
@@ -261,18 +273,21 @@ class SchedulerService:
                 built.append((due.key, None))
         return built
 
-    async def _commit(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None) -> None:
-        """One transaction; a concurrent claim of the same slot (unique key) is retried once."""
+    async def _commit(self, batch: _Batch, plan: TickPlan, stats: TickStats,
+                      note: str | None) -> list[dict[str, Any]]:
+        """One transaction; a concurrent claim of the same slot (unique key) is retried once.
+        Returns the jobs stored (slots claimed before by a crashed run are left out)."""
         for attempt in (1, 2):
             try:
-                await self._commit_once(batch, plan, stats, note)
-                return
+                return await self._commit_once(batch, plan, stats, note)
             except IntegrityError:
                 if attempt == 2:
                     raise
                 self.log.debug(3, "Scheduler slot claimed concurrently; re-checking the chunk")
+        return []
 
-    async def _commit_once(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None) -> None:
+    async def _commit_once(self, batch: _Batch, plan: TickPlan, stats: TickStats,
+                           note: str | None) -> list[dict[str, Any]]:
         async with self.storage.transaction() as tx:
             if not self.state.scheduler_enabled:
                 raise _Paused
@@ -287,13 +302,12 @@ class SchedulerService:
                 if note:
                     await self.activity.record(tx, "scheduler_catchup", note, keywords=["scheduler"])
             tx.after_commit(lambda: self._committed(batch, plan, stats, jobs, len(batch.items) - len(fresh)))
+        return jobs
 
     def _committed(self, batch: _Batch, plan: TickPlan, stats: TickStats, jobs: list[dict[str, Any]],
                    duplicates: int) -> None:
         stats.stored += len(jobs)
         stats.duplicates += duplicates
-        for job in jobs:
-            self._queue.put_nowait((job, stats))
         if batch.final:
             self.loop_cursor = plan.minute
             for event_id, row in plan.changes.items():

@@ -39,12 +39,14 @@ async def taken_slots(conn: AsyncConnection, keys: Sequence[SlotKey]) -> set[Slo
     if not keys:
         return set()
     low, high = min(k[1] for k in keys), max(k[1] for k in keys)
+    in_window = and_(schedule_slots.c.slot >= low, schedule_slots.c.slot <= high)
+    if (await conn.execute(select(schedule_slots.c.slot).where(in_window).limit(1))).first() is None:
+        return set()  # the usual case, a fresh minute: one index probe
     found: set[SlotKey] = set()
     event_ids = sorted({k[0] for k in keys})
     for start in range(0, len(event_ids), 500):
         rows = await conn.execute(select(schedule_slots.c.event_id, schedule_slots.c.slot, schedule_slots.c.trigger_no)
-                                  .where(and_(schedule_slots.c.slot >= low, schedule_slots.c.slot <= high,
-                                              schedule_slots.c.event_id.in_(event_ids[start:start + 500]))))
+                                  .where(in_window, schedule_slots.c.event_id.in_(event_ids[start:start + 500])))
         found.update((r.event_id, int(r.slot), int(r.trigger_no)) for r in rows)
     return found & set(keys)
 
