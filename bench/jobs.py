@@ -77,8 +77,8 @@ async def burst(url: str, headers: dict[str, str], event_id: str, count: int, co
     latencies = [completed[j] - submitted[j] for j in completed if j in submitted]
     span = max(completed.values()) - began if completed else float("nan")
     print(f"jobs: {count} submitted at concurrency {concurrency}, {len(completed)} completed")
-    print(f"accepted: {count / (accepted_at - began):.0f} jobs/s; run_event accept p50 {pct(accept, 50) * 1000:.1f} ms, "
-          f"p99 {pct(accept, 99) * 1000:.1f} ms")
+    print(f"accepted: {count / (accepted_at - began):.0f} jobs/s; run_event accept "
+          f"p50 {pct(accept, 50) * 1000:.1f} ms, p99 {pct(accept, 99) * 1000:.1f} ms")
     print(f"completed: {len(completed) / span:.0f} jobs/s (makespan {span:.2f} s)")
     print(f"request->complete: p50 {pct(latencies, 50) * 1000:.0f} ms, p99 {pct(latencies, 99) * 1000:.0f} ms")
 
@@ -88,7 +88,8 @@ async def sequential(url: str, headers: dict[str, str], event_id: str, count: in
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         for _ in range(count):
             start = time.time()
-            job = (await client.post("/api/app/run_event/v1/wait", json={"id": event_id}, headers=headers)).json()["job"]
+            resp = await client.post("/api/app/run_event/v1/wait", json={"id": event_id}, headers=headers)
+            job = resp.json()["job"]
             latencies.append(float(job["completed"]) - start)
     print(f"one job at a time (idle): p50 {statistics.median(latencies) * 1000:.1f} ms, "
           f"max {max(latencies) * 1000:.1f} ms over {count}")
