@@ -56,7 +56,7 @@ class ConductorProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.schema = f"t_{uuid.uuid4().hex[:12]}" if backend == "postgres" else ""
         self.env = dict(env or {})
-        self.settings = {"User.use_csrf": "false", "local_satellite.enabled": "false",
+        self.settings = {"User.use_csrf": "false", "local_satellite.enabled": "false", "WebServer.https": "false",
                          **{k: str(v).lower() if isinstance(v, bool) else str(v)
                             for k, v in (settings or {}).items()}}
         self.proc: subprocess.Popen[bytes] | None = None

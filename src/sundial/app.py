@@ -25,6 +25,7 @@ from sundial import __version__
 from sundial.actions.service import ActionService
 from sundial.activity import ActivityLog
 from sundial.api import (
+    admin,
     apikeys,
     channels,
     events,
@@ -49,13 +50,13 @@ from sundial.auth.users import UserService
 from sundial.config import Config
 from sundial.events.service import EventService
 from sundial.fleet.service import FleetService
-from sundial.housekeeping import nightly_log_rotation
 from sundial.internal_jobs import InternalJobs
 from sundial.jobs.launch import Launcher
 from sundial.jobs.logs import JobLogs
 from sundial.jobs.manager import JobManager
 from sundial.jobs.store import JobStore
 from sundial.logs import LogManager
+from sundial.maintenance import MaintenanceService
 from sundial.objects import ObjectStore
 from sundial.scheduler.service import SchedulerService
 from sundial.seed import recover_admin, seed_first_start
@@ -72,7 +73,7 @@ from sundial.web.routes import web_routes
 ROUTERS: list[VerbRouter] = [misc.router, files.router, users.router, apikeys.router, objects.router, plugins.router,
                              events.router, jobs.router, system.router, webhooks.router, channels.router,
                              secret_verbs.router, maintenance.router, scheduler_verbs.router,
-                             server_verbs.router]
+                             server_verbs.router, admin.router]
 
 
 def host_id(config: Config) -> str:
@@ -188,7 +189,8 @@ class Conductor:
             await self.services.fleet.start()
         if self.services.scheduler is not None:
             await self.services.scheduler.start()
-        self._tasks.append(asyncio.create_task(nightly_log_rotation(self.logs, self.config)))
+        self.services.maintenance = MaintenanceService(self.services)  # daily upkeep and the midnight log archive
+        self.services.maintenance.start()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_soon)
         self.log.debug(1, f"Sundial {__version__} conductor started on port "
@@ -210,6 +212,8 @@ class Conductor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.services.maintenance is not None:
+            await self.services.maintenance.stop()
         await self.services.internal_jobs.stop()
         if self.services.fleet is not None:
             await self.services.fleet.stop()

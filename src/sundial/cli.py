@@ -182,7 +182,17 @@ def _alive(pid: int) -> bool:
 
 @app.command()
 def restart(home: HomeOption = None) -> None:
-    """Stop the conductor if it runs, then start it in the background."""
+    """Stop the conductor if it runs, then start it in the background.
+
+    The new configuration's HTTPS certificate is checked first: a bad pair leaves the running
+    conductor untouched instead of stopping it and failing to start.
+    """
+    from sundial.tls import TlsError, preflight_tls
+
+    try:
+        preflight_tls(_load(home))
+    except TlsError as exc:
+        _fail(f"Not restarting (the running conductor was left as it is): {exc}")
     stop(home=home, timeout=30)
     start(home=home, foreground=False, echo=False, port=None, debug_level=None, setting=None)
 
@@ -469,6 +479,137 @@ def satellite_status(config: AgentConfigOption = None, home: HomeOption = None) 
         typer.echo("Satellite is not running.")
         raise typer.Exit(1)
     typer.echo(f"Satellite is running (pid {status.pid}).")
+
+
+# -- backups -------------------------------------------------------------------------------
+
+SelectOption = Annotated[str, typer.Option(help="`all`, `none`, or comma-separated names.")]
+
+
+def _names(value: str) -> str | list[str]:
+    value = value.strip()
+    if value in ("all", "none", ""):
+        return "all" if value == "all" else []
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _bar(title: str, run: Any) -> Any:
+    """Run `run(progress)` under a rich progress bar driven by fractions 0..1 and a phase name."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(title, total=1.0)
+        return run(lambda done, phase: bar.update(task, completed=done, description=f"{title}: {phase}"))
+
+
+@app.command("export")
+def export_data(
+    output: Annotated[Path | None, typer.Argument(
+        help="Backup file to write (default: sundial-data-export-DATE.txt.gz here).")] = None,
+    lists: SelectOption = "all", indexes: SelectOption = "all", extras: SelectOption = "all",
+    home: HomeOption = None,
+) -> None:
+    """Write a backup (xyOps XYBK format, gzip) from the database; safe while the conductor runs.
+
+    A full backup is this file plus the conf/ folder, whose secret_key decrypts the secrets.
+    """
+    from sundial.admin_tools import run_offline
+    from sundial.backup.export import SelectionError
+    from sundial.backup.offline import export_to_file
+
+    target = output or Path(f"sundial-data-export-{time.strftime('%Y-%m-%d')}.txt.gz")
+    selection = {"lists": _names(lists), "indexes": _names(indexes), "extras": _names(extras)}
+    config = _load(home)
+    try:
+        count, size = _bar("Export", lambda tick: asyncio.run(run_offline(
+            config, lambda s: export_to_file(s, target, selection, tick))))
+    except (SelectionError, OSError) as exc:
+        _fail(f"Export failed: {exc}")
+        raise
+    typer.echo(f"Wrote {target} ({count:,} lines, {size:,} bytes). Keep it with a copy of {config.home / 'conf'}.")
+
+
+@app.command("import")
+def import_data(
+    backup: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                           help="An XYBK backup (.txt or .txt.gz) from Sundial or xyOps.")],
+    home: HomeOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Restore a backup into the database, with the conductor stopped: all or nothing.
+
+    Every line is checked first; any bad line refuses the whole file and nothing changes.
+    Lists in the file replace the stored lists; records are added or replaced. Use the same
+    secret_key as the system that made the backup, or its secrets cannot be decrypted.
+    """
+    from sundial.admin_tools import run_offline
+    from sundial.backup.offline import import_file
+
+    config = _load(home)
+    if read_live_pid(config.path("pid_file")):
+        _fail("The conductor is running: stop it first (sundial stop), or upload the file to the running "
+              "conductor (admin_import_data, or the web UI).")
+    if not yes:
+        typer.confirm(f"Import {backup} into {config.home}? Lists in the file replace the stored ones", abort=True)
+    report = _bar("Import", lambda tick: asyncio.run(run_offline(config, lambda s: import_file(s, backup, tick))))
+    typer.echo(report.markdown())
+    if not report.applied:
+        raise typer.Exit(1)
+
+
+# -- service files ---------------------------------------------------------------------------
+
+service_app = typer.Typer(help="systemd units for the conductor and the satellite on this machine.",
+                          no_args_is_help=True)
+app.add_typer(service_app, name="service")
+PrefixOption = Annotated[Path | None, typer.Option(
+    "--prefix", help="Write under PREFIX/etc/systemd/system instead of /etc/systemd/system.")]
+
+
+@service_app.command("install")
+def service_install(
+    home: HomeOption = None,
+    user: Annotated[str, typer.Option(help="Run as this user (default: root).")] = "",
+    prefix: PrefixOption = None,
+    conductor: Annotated[bool, typer.Option(help="Write the conductor unit (sundial.service).")] = True,
+    satellite: Annotated[bool, typer.Option(help="Write the satellite unit (sundial-satellite.service).")] = False,
+    satellite_config: Annotated[Path | None, typer.Option(help="The satellite's config.json.")] = None,
+) -> None:
+    """Write systemd unit files; prints the systemctl commands to enable them (never runs them)."""
+    from sundial import systemd
+
+    options = systemd.UnitOptions(home=resolve_home(home), user=user, satellite_config=satellite_config)
+    try:
+        written = systemd.install(options, prefix=prefix, conductor=conductor, satellite=satellite)
+    except OSError as exc:
+        _fail(f"Cannot write the unit files: {exc} (run as root, or use --prefix)")
+        raise
+    for path in written:
+        typer.echo(f"Wrote {path}")
+    names = " ".join(path.name for path in written)
+    typer.echo(f"Now run: systemctl daemon-reload && systemctl enable --now {names}")
+
+
+@service_app.command("uninstall")
+def service_uninstall(prefix: PrefixOption = None) -> None:
+    """Remove the unit files; data and conf/ are kept.
+
+    Disable the services first: systemctl disable --now sundial sundial-satellite
+    """
+    from sundial import systemd
+
+    try:
+        removed = systemd.uninstall(prefix=prefix)
+    except OSError as exc:
+        _fail(f"Cannot remove the unit files: {exc}")
+        raise
+    for path in removed:
+        typer.echo(f"Removed {path}")
+    if not removed:
+        typer.echo("No Sundial unit files were installed.")
+        return
+    typer.echo("Now run: systemctl daemon-reload")
 
 
 def main() -> None:

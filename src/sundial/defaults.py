@@ -81,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
         "url": "",
         "sqlite_file": "data/sundial.db",
         "pool_size": 5,
+        "backups": 7,
     },
     "WebServer": {
         "port": 5522,
@@ -88,11 +89,14 @@ DEFAULTS: dict[str, Any] = {
         "max_upload_size": 1073741824,
         "max_json_size": 33554432,
         "timeout": 30,
-        "https": False,
+        "https": True,
         "https_port": 5523,
         "https_cert_file": "conf/tls.crt",
         "https_key_file": "conf/tls.key",
         "https_force": False,
+        "https_header_detect": {"Front-End-Https": "^on$", "X-Url-Scheme": "^https$",
+                                "X-Forwarded-Protocol": "^https$", "X-Forwarded-Proto": "^https$",
+                                "X-Forwarded-Ssl": "^on$"},
         "log_requests": False,
     },
     "User": {
@@ -189,8 +193,19 @@ DESCRIPTIONS: dict[str, str] = {
     "multi": "Multi-conductor settings.",
     "client": "Settings sent to the web UI.",
     "Storage": "Database: url (empty = embedded SQLite at sqlite_file; or postgresql://...), pool_size, "
-               "schema (PostgreSQL search path).",
+               "schema (PostgreSQL search path), backups (daily online SQLite copies kept in data/backups; "
+               "0 = none).",
     "WebServer": "Listeners and request limits: port, bind_address, max_upload_size, max_json_size, "
-                 "https, https_port, certificate files.",
+                 "https (on by default: self-signed certificate generated on first start), https_port, "
+                 "certificate files, https_force (redirect HTTP to HTTPS), https_header_detect (proxy "
+                 "headers that mark a request as HTTPS). See docs/tls.md.",
+    "WebServer.https": "Serve HTTPS on https_port beside HTTP (self-signed certificate generated on first "
+                       "start when the certificate files are left at their defaults).",
+    "WebServer.https_port": "HTTPS listener port.",
+    "WebServer.https_cert_file": "PEM certificate (chain) for HTTPS; must match https_key_file.",
+    "WebServer.https_key_file": "PEM private key for HTTPS (unencrypted, mode 0600).",
+    "WebServer.https_force": "Redirect plain HTTP requests to HTTPS (not /health, WebSockets or local clients).",
+    "WebServer.https_header_detect": "Request headers (name: regex) that mark a request as HTTPS behind a proxy.",
+    "Storage.backups": "Daily online SQLite backups kept (gzip) in data/backups; 0 = none.",
     "User": "Accounts: session_expire_days, lockout threshold, use_csrf, cookie_settings, username pattern.",
 }

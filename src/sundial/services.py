@@ -30,6 +30,7 @@ from sundial.vault.service import VaultService
 if TYPE_CHECKING:
     from sundial.actions.service import ActionService
     from sundial.fleet.service import FleetService
+    from sundial.maintenance import MaintenanceService
     from sundial.scheduler.service import SchedulerService
 
 
@@ -58,6 +59,7 @@ class Services:
     actions: ActionService | None = None  # web hooks, e-mail, channels, job actions (set by app.py)
     fleet: FleetService | None = None  # satellites: hub, servers, groups, metrics (set by app.py)
     scheduler: SchedulerService | None = None  # the minute loop (set by app.py)
+    maintenance: MaintenanceService | None = None  # daily upkeep, log archives, SQLite backups (set by app.py)
 
     def list(self, name: str) -> ConfigList:
         return self.lists[name]

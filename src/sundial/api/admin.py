@@ -1,0 +1,219 @@
+"""Administration verbs: backups (export, transfer tokens, import), maintenance, stats, config.
+
+Thin by design: parameters and privileges here, the work in `sundial.backup` and
+`sundial.maintenance`. Two verbs authenticate themselves (`auth=TOKEN`) because xyOps checks
+their parameters before the caller: an export's selectors (and its transfer token, which
+*is* the credential of a browser download), and an import's uploaded file.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import time
+from typing import Any
+
+from pydantic import Field
+from starlette.responses import StreamingResponse
+
+from sundial import __version__
+from sundial.api.call import Call, require_privilege
+from sundial.api.dispatch import authenticate, principal_for
+from sundial.api.errors import ApiError
+from sundial.api.params import RESERVED_WORDS, Params
+from sundial.api.registry import ADMIN, TOKEN, VerbRouter
+from sundial.auth.privileges import Principal
+from sundial.backup import tokens
+from sundial.backup.export import SelectionError, expand_selection
+from sundial.backup.importer import ImportRefused
+from sundial.backup.service import BackupBusy, BackupService
+from sundial.config import RESERVED_OVERRIDE_KEYS, Config, ConfigError, set_path, split_path, validate
+from sundial.maintenance import MaintenanceBusy, database_stats
+
+router = VerbRouter()
+TRUTHY_OFF = (None, "", "0", 0, False, "false")
+
+
+class ExportParams(Params):
+    token: str | None = Field(default=None, max_length=128)
+
+
+def _selection(params: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        return expand_selection(params.get("lists"), params.get("indexes"), params.get("extras"),
+                                params.get("items"))
+    except SelectionError as exc:
+        raise ApiError("admin", str(exc)) from None
+
+
+async def _token_principal(call: Call, token: str) -> tuple[Principal, dict[str, Any]]:
+    """Redeem a transfer token: the principal it was minted by (re-checked now) and its params."""
+    found = await tokens.redeem(call.services.storage, token)
+    services = call.services
+    record: dict[str, Any] | None = None
+    if found is not None and found.kind == "user":
+        record = services.users.get(found.name)
+        if found.session_id and services.users.get_session(found.session_id) is None:
+            record = None
+    elif found is not None and found.kind == "api_key":
+        record = services.list("api_keys").get(found.name)
+    if found is None or record is None or not record.get("active"):
+        raise ApiError("admin", "Access denied.")
+    return principal_for(services, found.kind, record), found.params
+
+
+@router.verb("admin_export_data", ExportParams, auth=TOKEN)
+async def admin_export_data(call: Call, p: ExportParams) -> StreamingResponse:
+    """Stream a gzip XYBK backup of the selected lists, indexes and extras (`bulk_export`)."""
+    params = p.fields_set()
+    if p.token:
+        principal, stored = await _token_principal(call, p.token)
+        params = {**params, **stored}
+        items = _selection(params)
+    else:
+        items = _selection(params)
+        principal = await authenticate(call.services, call, call_verb(call, "admin_export_data"))
+    require_privilege(principal, "bulk_export")
+    body = BackupService(call.services).export_stream(items, username=principal.actor)
+    name = f"sundial-data-export-{time.strftime('%Y-%m-%d')}-{os.urandom(4).hex()}.txt.gz"
+    return StreamingResponse(body, media_type="application/gzip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                      "Cache-Control": "no-store"})
+
+
+def call_verb(call: Call, name: str) -> Any:
+    """The registered verb, for `authenticate` (it words session errors by verb kind)."""
+    return next(v for v in router.verbs if v.name == name)
+
+
+@router.verb("get_transfer_token", auth=ADMIN)
+async def get_transfer_token(call: Call, p: Params) -> dict[str, Any]:
+    """A single-use, 60-second token carrying export params, for a plain browser download link."""
+    principal = call.user
+    session = principal.session or {}
+    name = str(principal.record.get("username") if principal.kind == "user" else principal.record.get("id"))
+    token = await tokens.mint(call.services.storage, kind=principal.kind, name=name,
+                              session_id=str(session.get("id") or ""), params=p.fields_set())
+    return {"code": 0, "token": token}
+
+
+class ImportParams(Params):
+    format: str = Field(default="xyops", max_length=32)
+    danger: Any = None
+
+
+@router.verb("admin_import_data", ImportParams, auth=TOKEN)
+async def admin_import_data(call: Call, p: ImportParams) -> dict[str, Any]:
+    """Import an XYBK backup (multipart, one file); checked whole first, then written in one transaction."""
+    if not call.files:
+        raise ApiError("admin", "No file data found for import")
+    principal = await authenticate(call.services, call, call_verb(call, "admin_import_data"))
+    require_privilege(principal, "admin")
+    if p.format.lower() == "cronicle":
+        raise ApiError("admin", "Cronicle exports cannot be imported into Sundial. Import the Cronicle data "
+                                "into xyOps, export it from there, and import that file.")
+    if p.format.lower() not in ("xyops", "sundial"):
+        raise ApiError("admin", f"Unknown import format: {p.format}")
+    upload = next(iter(call.files.values()))
+    service = BackupService(call.services)
+    try:
+        job_id = await service.start_import(upload, username=principal.username,
+                                            email=str(principal.record.get("email") or ""), actor=principal.actor,
+                                            client=call.client, danger=p.danger not in TRUTHY_OFF)
+    except (BackupBusy, ImportRefused) as exc:
+        raise ApiError("admin", str(exc)) from None
+    return {"code": 0, "id": job_id}
+
+
+@router.verb("admin_run_maintenance", auth=ADMIN)
+async def admin_run_maintenance(call: Call, p: Params) -> dict[str, Any]:
+    """Run the daily maintenance now (history caps, expired records, SQLite backup, log archive)."""
+    maintenance = call.services.maintenance
+    if maintenance is None:
+        raise ApiError("admin", "Maintenance is not running on this conductor.")
+    try:
+        return {"code": 0, "id": maintenance.run_now(call.user.actor)}
+    except MaintenanceBusy as exc:
+        raise ApiError("admin", str(exc)) from None
+
+
+@router.verb("admin_stats", auth=ADMIN, primary_only=False)
+async def admin_stats(call: Call, p: Params) -> dict[str, Any]:
+    """Versions, database size and row counts, connected satellites."""
+    services = call.services
+    db = await database_stats(services.storage)
+    fleet = services.fleet
+    sockets = [{"id": sid, "ip": rec.get("ip", ""), "type": "server", "auth": True, "server": sid,
+                "hostname": rec.get("hostname", "")} for sid, rec in (fleet.online.items() if fleet else [])]
+    python = platform.python_version()
+    return {"code": 0, "stats": {
+        "version": __version__, "node": {"version": python}, "python": {"version": python},
+        "db": db, "unbase": {}, "cache": {}, "sockets": sockets,
+        "storage_engine": "SQLite" if services.storage.is_sqlite else "PostgreSQL", "hybrid_config": {},
+        "internal_jobs": len(services.internal_jobs.rows()), "uptime": round(time.time() - services.started, 3)}}
+
+
+@router.verb("admin_get_config", auth=ADMIN, primary_only=False)
+async def admin_get_config(call: Call, p: Params) -> dict[str, Any]:
+    """The live configuration and the overrides file, without reserved keys (secret_key, SSO, ...)."""
+    from sundial.defaults import SAMPLE_CONFIG
+    from sundial.docs_reference import render
+
+    config = call.services.config
+    live = {k: v for k, v in copy.deepcopy(config.data).items() if k not in RESERVED_OVERRIDE_KEYS}
+    overrides = {k: v for k, v in config.overrides.items() if not _reserved(k)}
+    return {"code": 0, "config": live, "overrides": overrides, "sample": _sample(SAMPLE_CONFIG),
+            "markdown": render()}
+
+
+def _sample(text: str) -> dict[str, Any]:
+    import orjson
+
+    try:
+        data = orjson.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//")))
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _reserved(key: str) -> bool:
+    bare = key.removeprefix("XYOPS_").removeprefix("SUNDIAL_")
+    return any(bare.startswith(word) for word in RESERVED_OVERRIDE_KEYS)
+
+
+@router.verb("admin_update_config", auth=ADMIN)
+async def admin_update_config(call: Call, p: Params) -> dict[str, Any]:
+    """Store dot-path settings in the overrides file (sparse); a restart applies port/storage changes."""
+    changes = p.fields_set()
+    if not changes:
+        raise ApiError("api", "No configuration keys were given.")
+    config = call.services.config
+    for key in changes:
+        if _reserved(key):
+            raise ApiError("api", "Cannot update reserved configuration keys via API.")
+        parts = split_path(key)
+        if not parts or any(part in RESERVED_WORDS for part in parts):
+            raise ApiError("api", f"Invalid parameter: {key} (illegal key)")
+        if parts[0] not in config.data:
+            raise ApiError("api", f"Unknown configuration key: {key}")
+    _check_values(config, changes)
+    config.set_overrides(changes)
+    async with call.services.storage.transaction() as tx:
+        await call.services.activity.record(tx, "config_update", f"Configuration updated: {', '.join(changes)}",
+                                            client=call.client, username=call.user.actor,
+                                            keywords=list(changes), params=changes)
+    return {"code": 0}
+
+
+def _check_values(config: Config, changes: dict[str, Any]) -> None:
+    """Refuse values that would stop the next start (validated on a copy of the config)."""
+    trial = Config(home=config.home, data=copy.deepcopy(config.data), sources=dict(config.sources))
+    for key, value in changes.items():
+        set_path(trial.data, split_path(key), copy.deepcopy(value))
+        trial.sources[".".join(split_path(key))] = "admin_update_config"
+    try:
+        validate(trial)
+    except ConfigError as exc:
+        raise ApiError("api", str(exc)) from None
+

@@ -1,0 +1,1 @@
+"""Backups in the xyOps XYBK format: export, import (all or nothing), transfer tokens."""
