@@ -260,16 +260,18 @@ class SchedulerService:
         return True
 
     def _build(self, chunk: list[Due], stats: TickStats) -> list[tuple[slots.SlotKey, dict[str, Any] | None]]:
+        """Jobs for a chunk; a refused (or unbuildable) launch keeps its slot with no job."""
         built: list[tuple[slots.SlotKey, dict[str, Any] | None]] = []
         for due in chunk:
             try:
                 job = self.launcher.build(dict(due.event), overrides_for(due), source="scheduler")
                 shape_job(job, due, self.clock.to_real)
                 built.append((due.key, self.jobs.prepare(job)))
-            except LaunchError as exc:
+            except Exception as exc:  # LaunchError, or a record the builder chokes on: never the tick
                 stats.refused += 1
+                reason = exc.description if isinstance(exc, LaunchError) else repr(exc)
                 self.log.error("scheduler", f"Event {due.event.get('id')}: scheduled launch at "
-                                            f"{due.launch.now} refused: {exc.description}")
+                                            f"{due.launch.now} refused: {reason}")
                 built.append((due.key, None))
         return built
 
