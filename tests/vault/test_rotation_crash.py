@@ -39,6 +39,7 @@ STEPS_A = ("pause", "flush", "abort", "drain", "prepare", "mid_commit", "commit"
 STEPS_B = ("prepare", "mid_commit", "commit", "hooks", "persist", "done")
 STEPS_PG = ("mid_commit", "commit")
 COMMITTED = {"commit", "hooks", "persist", "done"}  # from here on the new key must be in force
+START_TIMEOUT = 180  # generous: on a busy 2-core host a cold conductor start can take half a minute
 
 
 @functools.lru_cache(maxsize=64)
@@ -124,7 +125,7 @@ class Chain:
         except httpx.HTTPError:
             pass  # the conductor died under the request: expected
         assert self.proc.proc is not None
-        code = self.proc.proc.wait(60)
+        code = self.proc.proc.wait(START_TIMEOUT)
         self.check(f"{step}: killed at the step (exit {code})", code == 137 and
                    f"FAULT INJECTED at rotate:{step}" in self.proc.console_text())
         return old, new
@@ -144,7 +145,7 @@ class Chain:
             else:
                 self.proc.env[FAULT] = f"rotate:{step}"
             try:
-                self.proc.start(timeout=60)
+                self.proc.start(timeout=START_TIMEOUT)
             except RuntimeError as exc:
                 self.failures.append(f"{self.model} restart after {previous[0]} failed: {str(exc)[-600:]}")
                 return
@@ -157,6 +158,7 @@ class Chain:
             api.close()
 
 
+@pytest.mark.timeout(900)  # ~21 conductor starts; the suite's 120 s default is per ordinary test
 def test_kill_at_every_step_of_both_rotation_models(tmp_path: Path) -> None:
     plans = [("A", STEPS_A, "sqlite"), ("B", STEPS_B, "sqlite")]
     if postgres_reachable():
