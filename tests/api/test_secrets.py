@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from harness import PG_DB, PG_HOST, Api, ConductorProcess, login, postgres_reachable
 
+START_TIMEOUT = 120  # conductors of their own; a busy host makes cold starts slow
 USED: dict[str, set[str]] = {}          # conductor url -> secret values used against it
 RESPONSES: dict[str, list[tuple[str, str]]] = {}  # conductor url -> (verb, body) of every answer
 
@@ -277,8 +278,9 @@ def wait_internal_jobs_done(api: Api, timeout: float = 60) -> list[float]:
     raise AssertionError("the rotation's internal job did not finish")
 
 
+@pytest.mark.timeout(600)
 def test_model_a_rotates_persists_and_survives_a_restart(fresh_conductor: Any) -> None:
-    proc = fresh_conductor().start()
+    proc = fresh_conductor().start(timeout=START_TIMEOUT)
     api = RecordingApi(proc.url, login(proc.url, "admin", "admin").headers)
     values = {"zrot" + str(i): value_for(proc.url) for i in range(3)}
     for sid, value in values.items():
@@ -310,19 +312,20 @@ def test_model_a_rotates_persists_and_survives_a_restart(fresh_conductor: Any) -
         assert reference_decrypt(stored_records(proc, f"secrets/{sid}")[f"secrets/{sid}"], sid, new_key) == \
             fields_of("ROT", value)
     proc.stop()
-    proc.start()
+    proc.start(timeout=START_TIMEOUT)
     api = RecordingApi(proc.url, login(proc.url, "admin", "admin").headers)
     for sid, value in values.items():
         assert api.ok("decrypt_secret", {"id": sid})["fields"] == fields_of("ROT", value)
     assert_no_leak(proc, api.base_url)
 
 
+@pytest.mark.timeout(600)
 def test_model_b_with_an_env_key_switches_at_once_and_guards_the_restart(fresh_conductor: Any) -> None:
     """On PostgreSQL (model A above and the crash tests run on SQLite)."""
     if not postgres_reachable():
         pytest.skip("PostgreSQL is not reachable")
     old, new = "c0" * 32, "d1" * 32
-    proc = fresh_conductor(backend="postgres", env={"SUNDIAL_secret_key": old}).start()
+    proc = fresh_conductor(backend="postgres", env={"SUNDIAL_secret_key": old}).start(timeout=START_TIMEOUT)
     api = RecordingApi(proc.url, login(proc.url, "admin", "admin").headers)
     assert api.call("admin_rotate_secret_key", {"password": "admin"}) == {
         "code": "admin", "description": "Cannot rotate secret key when specified via environment variable."}
@@ -345,11 +348,11 @@ def test_model_b_with_an_env_key_switches_at_once_and_guards_the_restart(fresh_c
     values["zlater"] = later
     proc.stop()
     with pytest.raises(RuntimeError) as refused:  # restarting with the old key is refused, clearly
-        proc.start()
+        proc.start(timeout=START_TIMEOUT)
     assert "exited with 1" in str(refused.value) and "MASTER KEY INTEGRITY CHECK FAILED" in str(refused.value)
     assert reference_fingerprint(new) in str(refused.value)
     proc.env["SUNDIAL_secret_key"] = new
-    proc.start()
+    proc.start(timeout=START_TIMEOUT)
     api = RecordingApi(proc.url, login(proc.url, "admin", "admin").headers)
     for sid, value in values.items():
         assert api.ok("decrypt_secret", {"id": sid})["fields"] == fields_of("B", value)
