@@ -69,16 +69,27 @@ def parse_env_value(raw: str) -> Any:
     return raw
 
 
+# Conventional upper-case spellings that name a lower-case key.
+ENV_ALIASES = {"SECRET_KEY": ["secret_key"]}
+
+
 def env_overrides(environ: Mapping[str, str]) -> list[tuple[list[str], Any, str]]:
-    """(path, value, variable name) for every SUNDIAL_/XYOPS_ variable, XYOPS_ first."""
+    """(path, value, variable name) for every SUNDIAL_/XYOPS_ variable, XYOPS_ first.
+
+    A key whose default is a string keeps the raw text (an all-digit secret key stays a
+    string); others get xyOps's conversion of exact booleans and numbers.
+    """
     found: list[tuple[list[str], Any, str]] = []
     for prefix in ENV_PREFIXES:
         for name in sorted(environ):
             if not name.startswith(prefix) or name in ("SUNDIAL_HOME", "SUNDIAL_SECRET_KEY_FILE"):
                 continue
-            parts = [p for p in name[len(prefix):].strip("_").split("__") if p]
+            rest = name[len(prefix):].strip("_")
+            parts = ENV_ALIASES.get(rest) or [p for p in rest.split("__") if p]
             if parts:
-                found.append((parts, parse_env_value(environ[name]), name))
+                raw = environ[name]
+                typed = raw if isinstance(get_path(defaults.DEFAULTS, parts), str) else parse_env_value(raw)
+                found.append((parts, typed, name))
     return found
 
 

@@ -94,3 +94,11 @@ def test_configuration_reference_matches_the_defaults() -> None:
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert render() in doc, "regenerate with: python -m sundial.docs_reference --write docs/configuration.md"
+
+
+def test_string_keys_keep_digits_and_upper_case_key_alias(tmp_path: Path) -> None:
+    config = load_config(tmp_path, None, {"SUNDIAL_secret_key": "123456", "SUNDIAL_base_app_url": "true"})
+    assert config.get("secret_key") == "123456" and config.get("base_app_url") == "true"
+    assert config.secret_key_from_env
+    upper = load_config(tmp_path, None, {"SUNDIAL_SECRET_KEY": "k-upper"})
+    assert upper.get("secret_key") == "k-upper" and upper.secret_key_from_env
