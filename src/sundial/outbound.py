@@ -278,7 +278,13 @@ class OutboundTransport(httpx.AsyncBaseTransport):
         except OutboundRefused:
             raise
         except Exception as exc:
-            raise _to_httpx_error(exc) from None
+            error = _to_httpx_error(exc)
+            if proxy is not None and isinstance(error, httpx.ConnectError):
+                # Through a proxy a connect failure is the proxy's: name it, or "All connection
+                # attempts failed" sends the operator to debug the wrong host.
+                raise httpx.ProxyError(f"Cannot reach the proxy {_proxy_label(proxy)} (from the HTTP_PROXY / "
+                                       f"HTTPS_PROXY / ALL_PROXY environment): {error}") from None
+            raise error from None
         return httpx.Response(status_code=response.status, headers=response.headers,
                               stream=_Body(response.stream), extensions=response.extensions)
 
@@ -286,6 +292,12 @@ class OutboundTransport(httpx.AsyncBaseTransport):
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             await pool.aclose()
+
+
+def _proxy_label(proxy: str) -> str:
+    """scheme://host:port of a proxy URL, never its credentials."""
+    url = httpx.URL(proxy)
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
 
 
 # -- the client --------------------------------------------------------------------------------

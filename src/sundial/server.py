@@ -78,14 +78,13 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def https_companion(app: Any, config: Config, log: Logger) -> tuple[_Companion, socket.socket] | None:
+def https_companion(app: Any, config: Config, log: Logger,
+                    tls: TlsFiles | None) -> tuple[_Companion, socket.socket] | None:
     """The HTTPS server with its bound socket, or None (HTTPS off, or its port unavailable).
 
-    A certificate problem raises TlsError (start-up stops with the message); a port that cannot
-    be bound is logged as an error and the conductor carries on over HTTP, so a port clash never
-    takes the whole service down.
+    A port that cannot be bound is logged as an error and the conductor carries on over HTTP,
+    so a port clash never takes the whole service down.
     """
-    tls = prepare_tls(config)
     if tls is None:
         return None
     if tls.generated:
@@ -108,10 +107,11 @@ async def serve(config: Config, *, echo: bool = False, generated_key: bool = Fal
     if generated_key:
         log.debug(1, f"Generated a new secret_key and stored it in {config.overrides_file} (mode 0600)")
     try:
+        tls = prepare_tls(config)  # a bad certificate pair stops start-up here (TlsError -> message, exit 1)
         conductor = Conductor(config, logs)
         await conductor.prepare()  # a wrong secret key stops here: ConfigError -> message, exit 1
         app = HttpsFront(conductor.asgi(), config)
-        companion = https_companion(app, config, log)  # a bad certificate stops here too
+        companion = https_companion(app, config, log, tls)
         server = _Primary(_uvicorn_config(app, config, int(config.get("WebServer.port")), lifespan="on"),
                           companion)
         await server.serve()

@@ -192,7 +192,7 @@ async def test_an_xyops_backup_imports_with_secrets_users_jobs_and_files(storage
         job = (await conn.execute(select(jobs.c.final, jobs.c.doc).where(jobs.c.id == JOB_ID))).first()
     assert cats == ["reports", "etl", "general"]  # pages -1 then 0, in order
     assert Keyring(SecretKey(KEY)).decrypt_fields(secret, SECRET_ID) == SECRET_FIELDS
-    assert verify_password(PASSWORD, user["salt"], user["password"])
+    assert user is not None and verify_password(PASSWORD, user["salt"], user["password"])
     assert job is not None and job.final == 1 and job.doc["tags"] == ["prod"]
     assert gzip.decompress((tmp_path / "jobs" / f"{JOB_ID}.log.gz").read_bytes()).decode() == JOB_LOG
     assert (tmp_path / "files" / JOB_FILE_KEY.removeprefix("files/")).read_bytes() == JOB_FILE
