@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import os
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -94,6 +96,12 @@ def expand_specs(specs: Iterable[Any], cwd: Path) -> tuple[list[OutputFile], lis
     return list(found.values()), problems
 
 
+def _verify(verify: bool) -> bool | ssl.SSLContext:
+    """`SSL_CERT_FILE` pins the conductor's certificate for file transfers as for the socket (docs/tls.md)."""
+    cafile = os.environ.get("SSL_CERT_FILE")
+    return ssl.create_default_context(cafile=cafile) if verify and cafile else verify
+
+
 @dataclass(frozen=True)
 class ConductorLink:
     """How job files reach the conductor the agent is connected to, and with which credential."""
@@ -119,7 +127,7 @@ class ConductorLink:
 
     def client(self) -> httpx.AsyncClient:
         timeout = httpx.Timeout(self.idle_timeout, connect=self.connect_timeout)
-        return httpx.AsyncClient(base_url=self.base_url.rstrip("/"), verify=self.verify, timeout=timeout,
+        return httpx.AsyncClient(base_url=self.base_url.rstrip("/"), verify=_verify(self.verify), timeout=timeout,
                                  trust_env=False)
 
     # -- health gate ----------------------------------------------------------------------------
