@@ -63,7 +63,11 @@ def prepare_tls(config: Config, hostname: str | None = None) -> TlsFiles | None:
     cert, key = config.path(CERT_KEY), config.path(KEY_KEY)
     generated = False
     if not cert.exists() and not key.exists() and _defaults(config):
-        write_self_signed(cert, key, hostname or socket.gethostname())
+        try:
+            write_self_signed(cert, key, hostname or socket.gethostname())
+        except OSError as exc:
+            raise TlsError(f"Cannot write the self-signed HTTPS certificate to {cert.parent}: {exc.strerror} "
+                           "(or set WebServer.https to false)") from None
         generated = True
     for path, name in ((cert, CERT_KEY), (key, KEY_KEY)):
         if not path.exists():

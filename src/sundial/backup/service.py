@@ -46,25 +46,32 @@ class BackupService:
 
     # -- export ------------------------------------------------------------------------------
     def export_stream(self, items: list[dict[str, Any]], *, username: str) -> AsyncIterator[bytes]:
-        """The gzip body of an export, as an internal job that ends with the stream (or the client)."""
-        handle = self.services.internal_jobs.start("Custom bulk data export", MAINT, username)
-        exporter = Exporter(self.services.storage, self.paths, hostname=self.services.hostname)
-        return self._export_body(handle, exporter, items)
+        """The gzip body of an export, as an internal job that ends with the stream (or the client).
 
-    async def _export_body(self, handle: InternalJobHandle, exporter: Exporter,
+        The job starts with the first chunk asked for, so a response that is never sent leaves
+        no job behind to block imports and maintenance.
+        """
+        exporter = Exporter(self.services.storage, self.paths, hostname=self.services.hostname)
+        return self._export_body(username, exporter, items)
+
+    async def _export_body(self, username: str, exporter: Exporter,
                            items: list[dict[str, Any]]) -> AsyncIterator[bytes]:
-        done = False
+        handle = self.services.internal_jobs.start("Custom bulk data export", MAINT, username)
+
+        def details() -> str:
+            return "\n".join(f"- {note}" for note in exporter.stats.notes)
+
         try:
             lines = exporter.lines(items, lambda n, total: handle.progress(n / max(total, 1)))
             async for chunk in gzip_stream(lines):
                 yield chunk
-            done = True
-        finally:
-            stats = exporter.stats
-            text = (f"Exported {stats.lines} lines ({stats.records} records, {stats.files} files)" if done
-                    else "Export stopped: the client went away")
-            details = "\n".join(f"- {note}" for note in stats.notes)
-            _detach(handle.finish(code=0 if done else "abort", description=text, details=details))
+        except BaseException:  # the client went away (or the read failed): awaiting may be cancelled here
+            _detach(handle.finish(code="abort", description="Export stopped before the end", details=details()))
+            raise
+        # Finished before the body ends, so a client that imports right after never finds it still running.
+        stats = exporter.stats
+        await handle.finish(description=f"Exported {stats.lines} lines ({stats.records} records, {stats.files} files)",
+                            details=details())
 
     # -- import ------------------------------------------------------------------------------
     def busy(self) -> bool:
