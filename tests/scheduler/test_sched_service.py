@@ -23,6 +23,9 @@ from sundial.scheduler.slots import load_state, slots_of
 from sundial.storage.engine import Storage, database_url
 from sundial.storage.schema import jobs as jobs_table
 
+# Busy 2-core hosts make cold conductor starts slow; these tests start several.
+pytestmark = pytest.mark.timeout(600)
+START_TIMEOUT = 120
 FAST = {"SUNDIAL_SCHEDULER_CLOCK_SPEED": "120"}  # a scheduler minute every 0.5 s
 FASTER = {"SUNDIAL_SCHEDULER_CLOCK_SPEED": "240"}  # the kill test: four minutes per second
 TICK = 0.5
@@ -75,7 +78,7 @@ def assert_exactly_once(slot_rows: list[dict[str, Any]], job_rows: list[dict[str
 def test_sigkill_across_boundaries_launches_each_slot_once(fresh_conductor, backend):
     if backend == "postgres" and not postgres_reachable():
         pytest.skip("PostgreSQL is not reachable")
-    proc = fresh_conductor(backend=backend, env=FASTER).start()
+    proc = fresh_conductor(backend=backend, env=FASTER).start(timeout=START_TIMEOUT)
     admin = login(proc.url, "admin", "admin")
     now = admin.ok("get_scheduler_status")["now"]
     catchup = make_event(admin, "every minute, catch-up", [{"type": "schedule"}, {"type": "catchup"}])
@@ -86,7 +89,7 @@ def test_sigkill_across_boundaries_launches_each_slot_once(fresh_conductor, back
     for _ in range(3):
         time.sleep(rng.uniform(0.5, 1.5))
         proc.kill()
-        proc.start()
+        proc.start(timeout=START_TIMEOUT)
     time.sleep(1.0)
     proc.stop()
     slot_rows, job_rows, cursor = read_tables(proc)
@@ -100,7 +103,7 @@ def test_sigkill_across_boundaries_launches_each_slot_once(fresh_conductor, back
     assert plain_minutes and set(plain_minutes) <= set(minutes)
 
 
-def wait_exit(proc: ConductorProcess, timeout: float = 30) -> int | None:
+def wait_exit(proc: ConductorProcess, timeout: float = START_TIMEOUT) -> int | None:
     deadline = time.time() + timeout
     while proc.proc is not None and proc.proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -111,21 +114,23 @@ def test_crash_between_chunks_and_before_adopt_neither_loses_nor_doubles(fresh_c
     """Injected crashes at the two dangerous steps: after a minute's first chunk committed (the
     cursor not yet moved), and after its last commit but before the job manager adopted the jobs."""
     proc = fresh_conductor(env={**FAST, "SUNDIAL_SCHEDULER_CHUNK": "3",
-                                "SUNDIAL_FAULT_INJECT": "scheduler:between_chunks"}).start()
+                                "SUNDIAL_FAULT_INJECT": "scheduler:between_chunks"}).start(timeout=START_TIMEOUT)
     admin = login(proc.url, "admin", "admin")
+    admin.ok("update_global_state", {"scheduler.enabled": False})  # both events exist before the crash
     four = [{"type": "schedule"}, {"type": "precision", "seconds": [0, 10, 20, 30]}]
     events = [make_event(admin, f"four a minute {i}", four) for i in range(2)]  # 8 launches a minute: 3+3+2
+    admin.call("update_global_state", {"scheduler.enabled": True})
     assert wait_exit(proc) == 137
     first, _, _ = read_tables(proc)
     assert len(first) == 3  # one chunk committed, the cursor still before that minute
     proc.env["SUNDIAL_FAULT_INJECT"] = "scheduler:after_commit"
-    proc.start()
+    proc.start(timeout=START_TIMEOUT)
     assert wait_exit(proc) == 137
     _, stored, _ = read_tables(proc)
     unfinished = {j["id"] for j in stored if not j["final"]}  # the last chunk was never adopted
     assert unfinished
     del proc.env["SUNDIAL_FAULT_INJECT"]
-    proc.start()
+    proc.start(timeout=START_TIMEOUT)
     time.sleep(4 * TICK)
     proc.stop()
     slot_rows, job_rows, cursor = read_tables(proc)
@@ -141,7 +146,7 @@ def test_crash_between_chunks_and_before_adopt_neither_loses_nor_doubles(fresh_c
 @pytest.fixture(scope="module")
 def fast(tmp_path_factory) -> Iterator[tuple[ConductorProcess, Api]]:  # type: ignore[no-untyped-def]
     """One fast-clock SQLite conductor shared by the tests below (starting one costs seconds)."""
-    proc = ConductorProcess(home=tmp_path_factory.mktemp("fast"), env=FAST).start()
+    proc = ConductorProcess(home=tmp_path_factory.mktemp("fast"), env=FAST).start(timeout=START_TIMEOUT)
     api = login(proc.url, "admin", "admin")
     yield proc, api
     api.close()

@@ -3,7 +3,7 @@
 One tick per minute boundary (never a polling loop): plan the minute (pure, see
 ``planner``), build the jobs, then in one transaction per chunk claim the slots
 (``schedule_slots``), insert the jobs and, with the last chunk, advance the cursor. Only
-after the commit are the jobs handed to the job manager (``adopt``), in waves.
+once the minute is durable are its jobs handed to the job manager (``adopt``).
 
 Why each step is where it is:
 
@@ -15,9 +15,10 @@ Why each step is where it is:
   planned again and the chunks already stored are recognised by their slots.
 * Precision seconds, delays and interval offsets become ``start_delay`` jobs whose exact
   release is a job-manager timer; the loop itself only wakes at minute boundaries.
-* ``scheduler_stagger_ms`` is the pause between launch waves; waves grow with the
-  minute's size so the whole minute is handed over within about a second
-  (``MAX_SPREAD_SECONDS``) however many events are due -- never a serial queue.
+* ``scheduler_stagger_ms`` spaces the starts of a minute's jobs in waves (job-manager
+  timers); waves grow with the minute's size so the starts span about a second
+  (``MAX_SPREAD_SECONDS``) however many events are due -- never a serial queue, and the
+  hand-over itself is immediate.
 """
 
 from __future__ import annotations
@@ -125,8 +126,6 @@ class SchedulerService:
         self.event_state: dict[str, StateRow] = {}
         self.history: deque[TickStats] = deque(maxlen=20)
         self._live = False
-        self._queue: asyncio.Queue[tuple[dict[str, Any], TickStats]] = asyncio.Queue()
-        self._wave_size = 1
         self._tasks: list[asyncio.Task[Any]] = []
         self._tick_lock = asyncio.Lock()
         self._plugin_warned: set[str] = set()
@@ -134,7 +133,7 @@ class SchedulerService:
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         await self._load_state()
-        self._tasks = [asyncio.create_task(self._dispatch_forever()), asyncio.create_task(self._run())]
+        self._tasks = [asyncio.create_task(self._run())]
         if self.clock.fast:
             self.log.debug(2, f"Scheduler clock runs {self.clock.speed:g} times faster than real time (test mode)")
         self.log.debug(3, f"Scheduler started; cursor {self.loop_cursor}, zone {self.default_zone()}")
@@ -230,7 +229,6 @@ class SchedulerService:
         """Store the minute chunk by chunk; hand its jobs over once all are durable (or on failure,
         those that are), so a big minute is not slowed by the job manager working in between."""
         launches = [due for due in plan.due if not self._deferred_to_plugin(due, stats)]
-        self._wave_size = wave_size(len(launches), self._stagger_seconds())
         size = chunk_size()
         chunks = [launches[i:i + size] for i in range(0, len(launches), size)] or [[]]
         note = self._gap_note(plan)
@@ -244,8 +242,7 @@ class SchedulerService:
                 await asyncio.sleep(0)
         finally:
             stats.stored_s = time.time() - stats.boundary
-            for job in stored:
-                self._queue.put_nowait((job, stats))
+            self._hand_over(stored, stats)
 
     def _deferred_to_plugin(self, due: Due, stats: TickStats) -> bool:
         """Scheduler-plugin triggers are not supported yet: say so once per event, launch nothing."""
@@ -334,18 +331,21 @@ class SchedulerService:
         return " ".join(parts)
 
     # -- handing jobs to the job manager --------------------------------------------------------
-    async def _dispatch_forever(self) -> None:
-        """Adopt committed jobs in waves, pausing ``scheduler_stagger_ms`` between waves."""
-        while True:
-            wave = [await self._queue.get()]
-            while len(wave) < self._wave_size and not self._queue.empty():
-                wave.append(self._queue.get_nowait())
-            now = time.time()
-            for job, stats in wave:
-                self.jobs.adopt(job)
-                stats.skews.append(now - stats.boundary)
-            stagger = self._stagger_seconds()
-            await asyncio.sleep(stagger if stagger and not self._queue.empty() else 0)
+    def _hand_over(self, jobs: list[dict[str, Any]], stats: TickStats) -> None:
+        """Adopt every stored job at once; the stagger becomes job-manager timers, not sleeps here.
+
+        Wave k of ready jobs waits ``k * scheduler_stagger_ms`` in ``start_delay``, so satellites
+        see the starts spread out while the scheduler itself never waits on the job manager.
+        """
+        stagger = self._stagger_seconds()
+        size = wave_size(len(jobs), stagger)
+        now = time.time()
+        for index, job in enumerate(jobs):
+            offset = (index // size) * stagger
+            if offset and job.get("state") == "ready":
+                job.update(state="start_delay", until=round(now + offset, 3))
+            self.jobs.adopt(job)
+            stats.skews.append(now - stats.boundary)
 
     # -- startup triggers (spec §5) --------------------------------------------------------------
     async def _launch_startup_triggers(self) -> None:
@@ -413,7 +413,7 @@ def fault_point(step: str) -> None:
 
 
 def wave_size(launches: int, stagger: float) -> int:
-    """Jobs per hand-over wave: one per wave when few are due (xyOps-like spacing), more when
+    """Jobs per start wave: one per wave when few are due (xyOps-like spacing), more when
     many are, so that the waves of a minute span at most MAX_SPREAD_SECONDS."""
     if stagger <= 0:
         return max(launches, 1)
