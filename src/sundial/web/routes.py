@@ -7,12 +7,24 @@ from starlette.staticfiles import StaticFiles
 
 from sundial.services import Services
 from sundial.web.framework import Page, PageSet
-from sundial.web.pages import account, activity, apikeys, dashboard, events, jobs, objects, system, users
+from sundial.web.pages import (
+    account,
+    activity,
+    apikeys,
+    dashboard,
+    events,
+    jobs,
+    objects,
+    secrets,
+    servers,
+    system,
+    users,
+)
 from sundial.web.render import STATIC_DIR, Renderer
 
 # Adding a page module? Append its PageSet here; the nav and routes follow from its declarations.
 PAGE_SETS: list[PageSet] = [account.pages, dashboard.pages, events.pages, jobs.pages, objects.pages, users.pages,
-                            apikeys.pages, activity.pages, system.pages]
+                            apikeys.pages, activity.pages, system.pages, servers.pages, secrets.pages]
 
 
 def all_pages() -> list[Page]:

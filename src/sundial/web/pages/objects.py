@@ -1,8 +1,8 @@
 """Configuration objects that share one life cycle: categories, tags, groups, plugins, roles.
 
 Each kind is one `ObjectAdmin` declaration (fields, columns, nav position); the list page,
-the edit page and the create/update/delete wiring all come from it. Web hooks and channels
-can join the same way (their verbs exist; their field sets are not declared yet).
+the edit page and the create/update/delete wiring all come from it. Web hooks use their own
+edit template (`web_hook_edit.html`) only to add the Test button.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class ObjectAdmin:
     intro: str = ""
     order: int = 100
     visible: Callable[[Viewer, dict[str, Any]], bool] = lambda _viewer, _item: True
+    edit_template: str = "object_edit.html"   # a template extending object_edit.html adds page-specific parts
 
     @property
     def path(self) -> str:
@@ -111,6 +112,47 @@ PLUGINS = ObjectAdmin(
              Column("modified", "Modified", "date")])
 
 
+WEB_HOOKS = ObjectAdmin(
+    "web_hooks", "web_hook", "Web hook", "Web hooks", order=50, edit_template="web_hook_edit.html",
+    intro="Web hooks send an HTTP request when a job action or a notification channel fires. "
+          "Secrets assigned to a hook can be used in its URL, headers and body as {{ secrets.NAME }}.",
+    fields=[ID_FIELD, TITLE_FIELD, Field("enabled", "Enabled", kind="checkbox", default=True),
+            Field("method", "Method", kind="select", options="http_methods", default="POST"),
+            Field("url", "URL", required=True, maxlength=8192, placeholder="https://example.com/hook",
+                  help="http:// or https://; macros such as {{ job.id }} are expanded when the hook fires."),
+            Field("headers", "Headers", kind="pairs", pair_labels=("Header", "Value"),
+                  default=[{"name": "Content-Type", "value": "application/json"}]),
+            Field("body", "Body", kind="code", maxlength=1 << 20, default='{\n\t"text": "{{text}}"\n}',
+                  help="Sent with POST, PUT and PATCH. {{text}} is the notification text; job fields are "
+                       "available as {{ job.* }}."),
+            Field("timeout", "Timeout (seconds)", kind="number", default=30),
+            Field("retries", "Retries", kind="number", default=0,
+                  help="Extra tries after a network error or a 408, 429 or 5xx answer."),
+            Field("follow", "Follow redirects", kind="checkbox", default=False),
+            Field("ssl_cert_bypass", "Skip TLS certificate checks", kind="checkbox", default=False,
+                  help="Only for test systems with self-signed certificates."),
+            Field("max_per_day", "Daily limit", kind="number", default=0, help="0 means no limit."),
+            NOTES_FIELD],
+    columns=[Column("title", "Title"), Column("id", "ID", "code"), Column("method", "Method"),
+             Column("url", "URL", "code"), Column("enabled", "Enabled", "bool"),
+             Column("modified", "Modified", "date")])
+
+CHANNELS = ObjectAdmin(
+    "channels", "channel", "Channel", "Notification channels", order=60,
+    intro="A channel bundles who to tell when an event's action fires it: users, email addresses, a web hook "
+          "and an event to run.",
+    fields=[ID_FIELD, TITLE_FIELD, Field("enabled", "Enabled", kind="checkbox", default=True),
+            Field("users", "Users", kind="list", options="users", help="Each user's email address is notified."),
+            Field("email", "Other email addresses", maxlength=4096, help="Separate several with commas."),
+            Field("web_hook", "Web hook", kind="select", options="web_hook_choice"),
+            Field("run_event", "Run event", kind="select", options="event_choice"),
+            Field("max_per_day", "Daily limit", kind="number", default=0, help="0 means no limit."),
+            NOTES_FIELD],
+    columns=[Column("title", "Title"), Column("id", "ID", "code"), Column("users", "Users", "list"),
+             Column("web_hook", "Web hook", "code"), Column("enabled", "Enabled", "bool"),
+             Column("modified", "Modified", "date")])
+
+
 def register(admin: ObjectAdmin, nav: str) -> None:
     """Declare the list page and the edit page of one kind."""
 
@@ -131,9 +173,9 @@ def register(admin: ObjectAdmin, nav: str) -> None:
     edit_page.__name__ = f"{admin.list_name}_edit"
     pages.page(admin.path, title=admin.plural_label, template="objects.html", nav=nav,
                order=admin.order)(list_page)
-    pages.page(admin.path + "/{id:str}", title=admin.label, template="object_edit.html")(edit_page)
+    pages.page(admin.path + "/{id:str}", title=admin.label, template=admin.edit_template)(edit_page)
 
 
-for _admin in (CATEGORIES, TAGS, GROUPS, PLUGINS):
+for _admin in (CATEGORIES, TAGS, GROUPS, PLUGINS, WEB_HOOKS, CHANNELS):
     register(_admin, "Configuration")
 register(ROLES, "Administration")

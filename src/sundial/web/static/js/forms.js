@@ -4,13 +4,15 @@
 //   <button data-verb="delete_tag" data-params='{"id":"x"}' data-confirm="Sure?" data-then="go:/tags">
 //
 // Each control's data-type says how it becomes JSON: string (default), int, number, bool,
-// flag (1/0), list (checked values), flags ({value: true} for checked ones), json.
+// flag (1/0), list (checked values), flags ({value: true} for checked ones), json; a
+// <fieldset data-pairs="name"> becomes a [{name, value}] list (pairs.js).
 // Pages can hook in: the form fires a cancelable `api:submit` (detail.params may be edited)
 // and the form or button fires a cancelable `api:success` (detail.data) before the follow-up,
 // or `api:error` (detail.error, with .code and .message) after showing a refusal.
 
 import { call } from './api.js';
 import { confirmDialog, flash, notice } from './dom.js';
+import { bindPairs, readAllPairs } from './pairs.js';
 
 export function readForm(form) {
   const params = {};
@@ -25,6 +27,7 @@ export function readForm(form) {
       params[input.name] = convert(input.value, type);
     }
   }
+  readAllPairs(form, params);
   return params;
 }
 
@@ -138,6 +141,7 @@ async function onClick(event) {
 }
 
 export function bindForms(root = document) {
+  bindPairs(root);
   root.addEventListener('submit', onSubmit);
   root.addEventListener('click', onClick);
   root.addEventListener('input', (event) => {
