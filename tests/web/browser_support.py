@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,16 @@ class PageWatch:
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_for_server(session: Session, seconds: float = 30) -> None:
+    """Wait for a satellite to come online; skip (with the reason) when none does in time."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if session.call("get_active_servers", {}).get("rows"):
+                return
+        except AssertionError:
+            pass
+        time.sleep(0.5)
+    pytest.skip(f"no server came online within {seconds:.0f} s (local satellite enabled)")

@@ -3,24 +3,21 @@
 The shared conductor has no satellite, so a job run from it ends at once ("No available
 servers"); that still exercises the whole path from the Run button to the finished job page.
 A job with a queue limit waits instead, which gives a live job to watch and abort. Watching a
-shell job's live log reach success needs a satellite: that test starts its own conductor
-with the local satellite and skips (with the reason) when no server comes online.
+shell job's live log reach success needs a satellite: that test uses the shared conductor
+with the local satellite (conftest) and skips (with the reason) when no server comes online.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import time
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from browser_support import PER_PAGE, SCREENSHOTS, PageWatch, Session, needs_browser, screenshot
+from browser_support import PER_PAGE, SCREENSHOTS, PageWatch, Session, needs_browser, screenshot, wait_for_server
 from history_seed import SEED_EVENTS, SEED_JOBS, seed_job
 
 from harness import ConductorProcess
@@ -286,38 +283,9 @@ def test_pages_stay_fast_with_ten_thousand_jobs(admin_session: Session, ui: Cond
 
 # -- a real shell job on the local satellite ---------------------------------------------------
 
-HAVE_HUB = importlib.util.find_spec("sundial.api.servers") is not None
-
-
 @pytest.fixture(scope="module", autouse=True)
-def satellite_starting() -> Iterator[Future[ConductorProcess] | None]:
-    """Started when this module begins, so its satellite connects while the other tests run."""
-    if not HAVE_HUB:
-        yield None
-        return
-    proc = ConductorProcess(settings={"User.use_csrf": True, "local_satellite.enabled": True})
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(proc.start)
-    proc.cleanup()
-
-
-@pytest.fixture
-def satellite_conductor(satellite_starting: Future[ConductorProcess] | None) -> ConductorProcess:
-    if satellite_starting is None:
-        pytest.skip("no satellite hub yet (sundial.api.servers is not built), so no server can run a job")
-    return satellite_starting.result()
-
-
-def wait_for_server(session: Session, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if session.call("get_active_servers", {}).get("rows"):
-                return
-        except AssertionError:
-            pass
-        time.sleep(0.5)
-    pytest.skip(f"no server came online within {seconds:.0f} s (local satellite enabled)")
+def start_satellite_early(satellite_starting: Future[ConductorProcess] | None) -> None:
+    """Asks for the shared satellite conductor when this module begins, so it connects while the other tests run."""
 
 
 def test_shell_job_live_log_reaches_success(browser: Any, satellite_conductor: ConductorProcess,
