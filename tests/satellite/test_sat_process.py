@@ -20,6 +20,7 @@ from sundial.satellite.process import (
     LineKind,
     ProcessSpec,
     TreeSample,
+    _LineSplitter,
     classify_line,
     run_process,
 )
@@ -282,3 +283,12 @@ async def test_background_process_holding_pipes_does_not_hang_wait() -> None:
     for proc in psutil.process_iter(["cmdline"]):
         if proc.info["cmdline"] == ["sleep", "30"] and proc.ppid() in (1, os.getpid()):
             proc.kill()
+
+
+def test_lines_after_a_cut_leave_with_the_same_chunk() -> None:
+    """A protocol line right behind an overlong one must still be a line of its own at end of output."""
+    splitter = _LineSplitter(1024)
+    pieces = splitter.feed(b"b" * 3000 + b'\n{"xy":1,"code":0}\n') + splitter.finish()
+    assert [(len(piece), overlong) for piece, overlong in pieces] == [(1024, True), (1024, True), (953, True),
+                                                                     (18, False)]
+    assert pieces[-1][0] == b'{"xy":1,"code":0}\n'

@@ -141,6 +141,7 @@ class Agent:
         self._shutting_down = False
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._temp_dir: tuple[Path | None, str] = (None, "")
 
     # -- top level -------------------------------------------------------------------------
 
@@ -442,13 +443,21 @@ class Agent:
         cfg = self.config
         conductor = p.base_url(self.connected_host or self.pick_host(), cfg.port, cfg.secure)
         extra = {"base_url": conductor, "socket_opts": cfg.get("socket_opts"),
-                 "temp_dir": str(cfg.path("temp_dir").resolve()), "airgap": cfg.get("airgap")}
+                 "temp_dir": self._absolute_temp_dir(), "airgap": cfg.get("airgap")}
         if msg.job.runner and cfg.auth_token:
             extra["auth_token"] = p.job_token(msg.job.id, cfg.auth_token)
         return Job(msg, emit=self.emit, temp_dir=cfg.path("temp_dir"), log_dir=cfg.path("log_dir"),
                    base_url=conductor, kill_timeout=cfg.number("child_kill_timeout"),
                    job_env=cfg.get("job_env") or {}, version=VERSION, extra_doc=extra,
                    link=_conductor_link(cfg, conductor), legacy=bool(cfg.get("cronicle")))
+
+    def _absolute_temp_dir(self) -> str:
+        """The resolved ``temp_dir``, cached per configured value (resolving costs a few system
+        calls per path component, on every launch)."""
+        configured = self.config.path("temp_dir")
+        if self._temp_dir[0] != configured:
+            self._temp_dir = (configured, str(configured.resolve()))
+        return self._temp_dir[1]
 
     async def _run_job(self, job: Job) -> None:
         try:

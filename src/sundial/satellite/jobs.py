@@ -1,7 +1,8 @@
 """One job on the agent: files in, environment, command line, wire-protocol updates, abort, files out.
 
 A plugin command is an executable line (plus the plugin's script), or ``[name]`` for a built-in
-plugin, which runs as ``<python> -m sundial.satellite.plugins <name>`` (see that package). Input
+plugin, which runs as ``<python> -m sundial.satellite.plugins <name>`` (see that package), except
+``[shell-plugin]``: the agent runs that one itself (:mod:`sundial.satellite.shelljob`). Input
 files are downloaded into the job directory before launch and output files uploaded after it,
 through :class:`~sundial.satellite.files.ConductorLink`. Results are delivered through ``jobs``
 frames (the finish path the conductor must accept per satellite-protocol.md §7.7); the HTTP
@@ -13,6 +14,7 @@ A job lives independently of the connection: output, progress and the final resu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import grp
 import os
@@ -32,7 +34,9 @@ import orjson
 from sundial.protocol import LaunchJob
 from sundial.satellite.files import ConductorLink, TransferError, UploadUnsupported, expand_specs
 from sundial.satellite.plugins import builtin_argv
+from sundial.satellite.plugins.wire import PluginError
 from sundial.satellite.process import ChildProcess, KillMode, ProcessSpec, SpawnError, TreeSample
+from sundial.satellite.shelljob import SHELL_PLUGIN, InAgentShell
 
 __all__ = ["Job", "build_env", "parse_command"]
 
@@ -209,6 +213,8 @@ class Job:
         self.push: dict[str, list[Any]] = {}
         self.pending: dict[str, Any] = {}
         self.child: ChildProcess | None = None
+        self.shell: InAgentShell | None = None
+        self._cleaning: asyncio.Future[None] | None = None
         self.completed = False
         self.aborting = False
         self.finished = False
@@ -219,7 +225,17 @@ class Job:
     async def run(self) -> None:
         """Prepare, spawn, wait, finish. Never raises: every failure becomes the job's result."""
         try:
+            await self._run()
+        finally:
+            if self._cleaning is None and self.shell is not None:
+                self.shell.cleanup()  # finished without cleaning up (a bug): leave no script behind
+            if self._cleaning is not None:
+                await self._cleaning
+
+    async def _run(self) -> None:
+        try:
             spec = self._prepare()
+            await asyncio.to_thread(self._make_files, Path(spec.cwd or "."))
             await self._fetch_inputs()
         except JobSetupError as exc:
             return self._finish(1, str(exc))
@@ -227,23 +243,25 @@ class Job:
             return self._finish(1, f"Setup Error: {exc}")
         if self.aborting:  # aborted while being prepared: nothing to kill
             return self._finish(self.job.get("code", "abort"), str(self.job.get("description") or ""))
-        self.child = ChildProcess(spec, on_log=self._on_log, on_message=self._on_message,
-                                  on_notice=self.meta, on_sample=self._on_sample)
+        self.child = ChildProcess(spec, on_log=self._on_log, on_message=self._on_message, on_notice=self.meta,
+                                  on_sample=self._on_sample, line_rules=self.shell.lines if self.shell else None)
+        if self.shell is not None and (passed := self.shell.pass_message()) is not None:
+            self._on_message(passed)
         try:
             pid = await self.child.start()
         except SpawnError as exc:
-            return self._finish(1, f"Child spawn error: {exc}")
+            return self._finish(1, f"{'Script' if self.shell else 'Child'} spawn error: {exc}")
         self.job["pid"] = pid
         self.pending["pid"] = pid
         self.meta(f"Spawned child process: PID {pid}")
         result = await self.child.wait()
+        if self.shell is not None:
+            self._on_message(self.shell.final_message(result))
         await self._on_exit(result.exit_code, result.signal_name, pid)
 
     def _prepare(self) -> ProcessSpec:
+        """Everything about the child but the files it needs (see :meth:`_make_files`)."""
         cwd = self.temp_dir / "jobs" / self.id
-        cwd.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            cwd.chmod(0o777)
         log_file = self.log_dir / "jobs" / f"job-{self.id}.log"
         self.job.update({"cwd": str(cwd), "log_file": str(log_file)})
         uid, gid, user_env = _resolve_user(self.job.get("uid"), self.job.get("gid"))
@@ -253,12 +271,28 @@ class Job:
         env = build_env(self.job, self.details, self.sec, job_env=self.job_env, fixed=fixed, user_env=user_env,
                         legacy=self.version if self.legacy else None)
         argv = self._argv(env)
+        kill_timeout = self.kill_timeout if self.shell is None else self.shell.kill_timeout(self.kill_timeout)
         return ProcessSpec(argv=argv, stdin_doc=self._stdin_doc, env=env, cwd=str(cwd), uid=uid, gid=gid,
-                           kill_timeout=self.kill_timeout)
+                           kill_timeout=kill_timeout)
+
+    def _make_files(self, cwd: Path) -> None:
+        """The job directory (mode 0777) and the shell script. Run in a worker thread: creating
+        files and directories can take a millisecond or more of journal waits on a busy disk, which
+        would otherwise stall every other job's output and results on the event loop."""
+        cwd.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            cwd.chmod(0o777)
+        if self.shell is not None:
+            try:
+                self.shell.write()
+            except PluginError as exc:
+                raise JobSetupError(exc.description) from None
 
     def _argv(self, env: Mapping[str, str]) -> list[str]:
         command = str(self.job.get("command") or "")
         builtin = re.fullmatch(r"\s*\[([\w\-]+)\]\s*", command)
+        if builtin and builtin.group(1) == SHELL_PLUGIN:
+            return self._shell_argv()
         if builtin:
             try:
                 return builtin_argv(builtin.group(1))
@@ -272,6 +306,15 @@ class Job:
                 raise JobSetupError(f"Plugin not found: {self.job.get('plugin')}")
             argv.append(str(script.resolve()))
         return argv
+
+    def _shell_argv(self) -> list[str]:
+        """``[shell-plugin]`` in the agent: the script runs directly (no plugin process)."""
+        doc = {**self.job, **self.details}  # what the plugin would read: `pass` hands on input.data
+        try:
+            self.shell = InAgentShell(doc, self.extra_doc.get("temp_dir") or self.temp_dir.resolve())
+        except PluginError as exc:
+            raise JobSetupError(exc.description) from None
+        return self.shell.argv
 
     async def _fetch_inputs(self) -> None:
         """Download ``input.files`` into the job directory; the ``path`` key goes once fetched."""
@@ -413,16 +456,19 @@ class Job:
 
     def _finish(self, code: Any, description: str) -> None:
         """Finish without touching output files (setup failures, refusals, detached children)."""
-        if self._begin_finish(code, description):
+        if self._begin_finish(code, description, announce=False):
             self._end_finish()
 
     async def _finish_async(self, code: Any, description: str) -> None:
-        """Finish after the child: report ``finishing`` at once, upload output files, then ``complete``."""
-        if self._begin_finish(code, description):
-            await self._upload_outputs()
+        """Finish after the child: report ``finishing`` at once, upload output files, then ``complete``.
+        With nothing to upload the ``complete`` report follows at once and carries everything, so
+        the ``finishing`` one is skipped (one frame less per job for both ends)."""
+        specs = self._output_specs() if self.job.get("cwd") and not self.job.get("runner") else []
+        if self._begin_finish(code, description, announce=bool(specs)):
+            await self._upload_outputs(specs)
             self._end_finish()
 
-    def _begin_finish(self, code: Any, description: str) -> bool:
+    def _begin_finish(self, code: Any, description: str, announce: bool) -> bool:
         if self.finished or self.state != "active":
             return False
         if code not in (0, None, "") and not description:
@@ -430,9 +476,10 @@ class Job:
         self.completed = True
         self.job.update(code=code, description=description, complete=True, progress=1.0)
         self.state = "finishing"
-        self.emit("jobs", {self.id: {**self.pending, "id": self.id, "state": "finishing", "code": code,
-                                     "description": description, "complete": True, "progress": 1.0}}, True)
-        self.pending.clear()
+        if announce:
+            self.emit("jobs", {self.id: {**self.pending, "id": self.id, "state": "finishing", "code": code,
+                                         "description": description, "complete": True, "progress": 1.0}}, True)
+            self.pending.clear()
         return True
 
     def _end_finish(self) -> None:
@@ -456,10 +503,9 @@ class Job:
             specs.append({"path": str(log_file), "delete": True})
         return specs
 
-    async def _upload_outputs(self) -> None:
+    async def _upload_outputs(self, specs: list[Any]) -> None:
         """Upload what the job left behind; a failure turns a success into ``code: upload``."""
-        specs = self._output_specs()
-        if not specs or self.job.get("runner") or not self.job.get("cwd"):
+        if not specs:
             return
         files, problems = expand_specs(specs, Path(self.job["cwd"]))
         for problem in problems:
@@ -490,6 +536,20 @@ class Job:
             self.job["description"] = f"{self.job.get('description')} (also: Upload Error: {reason})"
 
     def _cleanup(self) -> None:
+        """Remove the job directory (and the shell script) in a worker thread that :meth:`run`
+        waits for: the result has already left, and the event loop must not wait on the disk."""
         cwd = self.job.get("cwd")
-        if cwd:
+        if cwd or self.shell is not None:
+            self._cleaning = asyncio.ensure_future(asyncio.to_thread(self._remove_files, cwd))
+
+    def _remove_files(self, cwd: str | None) -> None:
+        if self.shell is not None:
+            self.shell.cleanup()
+        if not cwd:
+            return
+        try:
+            os.rmdir(cwd)  # the usual case: nothing was left behind
+        except FileNotFoundError:
+            pass
+        except OSError:
             shutil.rmtree(cwd, ignore_errors=True)

@@ -18,6 +18,7 @@ import asyncio
 import codecs
 import contextlib
 import enum
+import errno
 import inspect
 import os
 import signal
@@ -26,15 +27,18 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import psutil
+
+from sundial.satellite.spawn import Spawned, spawn
 
 __all__ = [
     "ChildProcess",
     "KillMode",
     "LineKind",
+    "LineRules",
     "ProcessResult",
     "ProcessSpec",
     "SpawnError",
@@ -47,8 +51,22 @@ __all__ = [
 MAX_LINE_BYTES = 32 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 STDERR_HEAD_BYTES = 32 * 1024
+_TXTBSY_RETRIES = (0.01, 0.05, 0.2)
 
 Callback = Callable[[Any], Awaitable[None] | None]
+
+
+class LineRules(Protocol):
+    """A plugin's own stdout rules applied inside the agent (the shell plugin's ``N%`` and
+    ``annotate``), before the wire-protocol rules see a line."""
+
+    def line(self, body: bytes) -> float | bytes:
+        """A whole line without its newline: a float is progress (0..1), bytes the line to use."""
+        ...
+
+    def head(self, piece: bytes) -> bytes:
+        """The first piece of a line longer than the reader holds."""
+        ...
 
 
 class SpawnError(OSError):
@@ -79,6 +97,9 @@ class ProcessSpec:
     log_chunk_chars: int = 256 * 1024
     log_flush_interval: float = 0.05
     sample_interval: float | None = 1.0
+    #: The first sample waits this long (capped at ``sample_interval``): reading the process table
+    #: costs milliseconds, which a job that is over in a few must not pay on its way to the result.
+    first_sample_after: float = 0.5
     drain_timeout: float = 1.0
 
 
@@ -191,21 +212,25 @@ class _LineSplitter:
         self.overlong = False  # inside a line already cut into pieces
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, bool]]:
-        """Return ``(piece, overlong)`` pairs; whole lines keep their newline."""
+        """Return ``(piece, overlong)`` pairs; whole lines keep their newline.
+
+        Lines and cuts alternate until neither applies, so whole lines that follow a cut are
+        returned at once rather than left behind (and merged into one piece at end of output).
+        """
         out: list[tuple[bytes, bool]] = []
         self.buf += chunk
         while True:
-            nl = self.buf.find(b"\n")
-            if nl < 0 or nl >= self.max_line:
-                break
-            out.append((bytes(self.buf[: nl + 1]), self.overlong))
-            del self.buf[: nl + 1]
-            self.overlong = False
-        while len(self.buf) >= self.max_line:
-            out.append((bytes(self.buf[: self.max_line]), True))
-            del self.buf[: self.max_line]
-            self.overlong = True
-        return out
+            nl = self.buf.find(b"\n", 0, self.max_line)
+            if nl >= 0:
+                out.append((bytes(self.buf[: nl + 1]), self.overlong))
+                del self.buf[: nl + 1]
+                self.overlong = False
+            elif len(self.buf) >= self.max_line:
+                out.append((bytes(self.buf[: self.max_line]), True))
+                del self.buf[: self.max_line]
+                self.overlong = True
+            else:
+                return out
 
     def finish(self) -> list[tuple[bytes, bool]]:
         rest, self.buf = bytes(self.buf), bytearray()
@@ -224,6 +249,7 @@ class _LogBatcher:
         self.lock = asyncio.Lock()
         self.pending = asyncio.Event()
         self.closed = False
+        self._nap: asyncio.Future[None] | None = None
 
     async def add(self, text: str) -> None:
         if not text:
@@ -249,17 +275,36 @@ class _LogBatcher:
             await self.pending.wait()
             if self.closed:
                 return
-            await asyncio.sleep(self.interval)
+            await self._batching_pause()
             await self.flush()  # clears ``pending``, so re-check ``closed`` before waiting again
             if self.closed:
                 return
 
+    async def _batching_pause(self) -> None:
+        """Sleep ``interval``, unless :meth:`close` cuts it short (a future, not a task: cheap)."""
+        loop = asyncio.get_running_loop()
+        self._nap = nap = loop.create_future()
+        handle = loop.call_later(self.interval, _wake, nap)
+        try:
+            await nap
+        finally:
+            handle.cancel()
+            self._nap = None
+
     async def close(self, pump: asyncio.Task[None]) -> None:
-        """Stop the timer without cutting a flush in half, then send what is left."""
+        """Stop the timer without cutting a flush in half, then send what is left at once: the
+        job's result follows its last output, so the exit must not wait out a batching pause."""
         self.closed = True
         self.pending.set()
+        if self._nap is not None:
+            _wake(self._nap)
         await asyncio.gather(pump, return_exceptions=True)
         await self.flush()
+
+
+def _wake(nap: asyncio.Future[None]) -> None:
+    if not nap.done():
+        nap.set_result(None)
 
 
 def _signal_name(signum: int) -> str:
@@ -280,7 +325,8 @@ class ChildProcess:
     ``on_log(text)`` receives batched log text (stdout lines that are not protocol messages, and
     stderr). ``on_message(dict)`` receives each ``xy`` protocol line. ``on_notice(text)`` receives
     agent-side remarks for the job's meta log (invalid JSON, overlong lines). ``on_sample`` receives
-    a :class:`TreeSample` every ``sample_interval`` seconds.
+    a :class:`TreeSample` every ``sample_interval`` seconds. ``line_rules`` rewrite stdout lines
+    first, for a built-in plugin whose rules the agent applies itself (see :class:`LineRules`).
     """
 
     def __init__(
@@ -291,13 +337,16 @@ class ChildProcess:
         on_message: Callback | None = None,
         on_notice: Callback | None = None,
         on_sample: Callback | None = None,
+        line_rules: LineRules | None = None,
     ) -> None:
         self.spec = spec
+        self.line_rules = line_rules
+        self._inside_long = False  # the stdout reader is in the middle of an overlong line
         self.on_message = on_message
         self.on_notice = on_notice
         self.on_sample = on_sample
         self._log = _LogBatcher(on_log, spec.log_chunk_chars, spec.log_flush_interval)
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: Spawned | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._kill_task: asyncio.Task[None] | None = None
         self._exited = asyncio.Event()
@@ -320,26 +369,29 @@ class ChildProcess:
         return self._proc is not None and not self._exited.is_set()
 
     async def start(self) -> int:
-        """Spawn the child; raises :class:`SpawnError` with the OS reason when that fails."""
+        """Spawn the child; raises :class:`SpawnError` with the OS reason when that fails.
+
+        "Text file busy" is retried a few times: a script written just before its exec can still be
+        open for writing in a process forked meanwhile by another thread (until that one execs).
+        """
+        for delay in _TXTBSY_RETRIES:
+            try:
+                return await self._start_once()
+            except SpawnError as exc:
+                if not isinstance(exc.__cause__, OSError) or exc.__cause__.errno != errno.ETXTBSY:
+                    raise
+                await asyncio.sleep(delay)
+        return await self._start_once()
+
+    async def _start_once(self) -> int:
         spec = self.spec
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *spec.argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=dict(spec.env) if spec.env is not None else None,
-                cwd=spec.cwd,
-                start_new_session=True,
-                user=spec.uid,
-                group=spec.gid,
-                extra_groups=list(spec.extra_groups) if spec.extra_groups is not None else None,
-            )
+            self._proc = await spawn(spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
+                                     extra_groups=spec.extra_groups)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             raise SpawnError(str(exc)) from exc
         self._started = time.time()
-        self._remember(self._proc.pid)
-        self._spawn_tasks()
+        self._spawn_tasks()  # the tree is looked up lazily: our child's pid cannot be reused before we reap it
         return self._proc.pid
 
     def _spawn_tasks(self) -> None:
@@ -363,7 +415,7 @@ class ChildProcess:
         return self._result
 
     @staticmethod
-    async def _wait_exit(proc: asyncio.subprocess.Process) -> int:
+    async def _wait_exit(proc: Spawned) -> int:
         """The exit status, even while a background grandchild keeps the output pipes open.
 
         asyncio's ``wait()`` also waits for the pipes to close; the return code is known earlier,
@@ -425,6 +477,11 @@ class ChildProcess:
             warned = await self._handle_piece(piece, overlong, warned)
 
     async def _handle_piece(self, piece: bytes, overlong: bool, warned: bool) -> bool:
+        if self.line_rules is not None:
+            ruled = await self._apply_rules(piece, overlong)
+            if ruled is None:
+                return warned
+            piece = ruled
         text = piece.decode("utf-8", errors="replace")
         if overlong:
             if not warned:
@@ -434,6 +491,18 @@ class ChildProcess:
             return True
         await self._handle_line(text)
         return warned
+
+    async def _apply_rules(self, piece: bytes, overlong: bool) -> bytes | None:
+        """The plugin's line rules; None when the line became a progress update (never logged)."""
+        assert self.line_rules is not None
+        if overlong:
+            first, self._inside_long = not self._inside_long, not piece.endswith(b"\n")
+            return self.line_rules.head(piece) if first else piece
+        verdict = self.line_rules.line(piece.rstrip(b"\r\n"))
+        if isinstance(verdict, float):
+            await _call(self.on_message, {"xy": 1, "progress": verdict})
+            return None
+        return verdict + b"\n"
 
     async def _handle_line(self, line: str) -> None:
         kind, payload = classify_line(line)
@@ -470,14 +539,20 @@ class ChildProcess:
     # -- sampling --------------------------------------------------------------------------
 
     async def _sampler(self, interval: float) -> None:
-        while not self._exited.is_set():
+        """Sample in a thread every ``interval`` s, starting after ``first_sample_after``."""
+        pause = min(interval, self.spec.first_sample_after)
+        while not await self._exited_within(pause):
             sample = await asyncio.to_thread(self._sample_tree)
             if sample is not None:
                 self._cpu.add(sample.cpu)
                 self._mem.add(sample.mem)
                 await _call(self.on_sample, sample)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exited.wait(), timeout=interval)
+            pause = interval
+
+    async def _exited_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._exited.wait(), timeout=seconds)
+        return self._exited.is_set()
 
     def sample_now(self) -> TreeSample | None:
         """Take one sample synchronously (used by tests and the final job update)."""

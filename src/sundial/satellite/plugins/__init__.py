@@ -1,10 +1,12 @@
 """Built-in event plugins of the satellite (plugins-and-wire-protocol.md §8).
 
-A job whose plugin command is ``[shell-plugin]``, ``[http-plugin]``, ``[test-plugin]`` or
-``[hook-plugin]`` runs ``<python> -m sundial.satellite.plugins <name>`` as its child. The plugin is
-then an ordinary job process: it reads the job document from stdin and speaks the wire protocol on
-stdout, so the agent treats it exactly like a third-party plugin (same limits, abort, log rules).
-Running them out of process keeps a misbehaving script or a hung HTTP server away from the agent.
+A job whose plugin command is ``[http-plugin]``, ``[test-plugin]`` or ``[hook-plugin]`` runs
+``<python> -m sundial.satellite.plugins <name>`` as its child. The plugin is then an ordinary job
+process: it reads the job document from stdin and speaks the wire protocol on stdout, so the agent
+treats it exactly like a third-party plugin (same limits, abort, log rules). Running them out of
+process keeps a hung HTTP server away from the agent. ``[shell-plugin]`` jobs are the exception:
+the agent spawns their script itself (:mod:`sundial.satellite.shelljob`), sparing a Python start-up
+per job, with the same rules (:mod:`.shellrules`); ``shell-plugin`` still runs stand-alone here.
 
 This module stays import-light: the agent imports it for :func:`builtin_argv` only.
 """

@@ -1,42 +1,49 @@
-"""Shell Script plugin (``[shell-plugin]``): run ``params.script`` and relay what it prints.
+"""Shell Script plugin (``[shell-plugin]``) as a stand-alone process: run ``params.script`` and
+relay what it prints.
 
-The script is written to a file of its own and executed directly, so its shebang picks the
-interpreter (no shebang: ``/bin/sh``, as ``execvp`` would do). The job document goes to its stdin.
-Its stdout is relayed line by line: a bare ``N%`` becomes a progress update, JSON lines pass through
-untouched for the agent to parse, other lines go to the log (time-stamped with ``annotate``). Its
-stderr is relayed raw and its head kept, so a failing script explains itself in the result.
-SIGTERM is passed on to the script, and SIGKILL follows 9 s later if it does not listen.
+The agent normally runs shell jobs itself (see :mod:`sundial.satellite.shelljob`); this module is
+the same plugin as a tool of its own, ``python -m sundial.satellite.plugins shell-plugin``, for
+other agents and for debugging. Both follow :mod:`~sundial.satellite.plugins.shellrules`: the script
+is written to a file of its own and executed directly, so its shebang picks the interpreter (no
+shebang: ``/bin/sh``). The job document goes to its stdin. Its stdout is relayed line by line: a
+bare ``N%`` becomes a progress update, JSON lines pass through untouched for the agent to parse,
+other lines go to the log (time-stamped with ``annotate``). Its stderr is relayed raw and its head
+kept, so a failing script explains itself in the result. SIGTERM is passed on to the script, and
+SIGKILL follows 9 s later if it does not listen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import html
 import os
-import re
 import signal
 import sys
 import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from sundial.satellite.plugins.shellrules import (
+    KILL_GRACE,
+    STDERR_KEEP,
+    ShellLines,
+    passed_data,
+    script_argv,
+    script_path,
+    script_result,
+    script_source,
+    signal_name,
+    write_script,
+)
 from sundial.satellite.plugins.wire import PluginError, finish, send, truthy
 
 __all__ = ["TITLE", "LineSplitter", "run"]
 
 TITLE = "Shell Plugin"
-STDERR_KEEP = 32 * 1024
 MAX_LINE = 1024 * 1024
 READ_CHUNK = 64 * 1024
-KILL_GRACE = 9.0
 DRAIN_TIMEOUT = 1.0
-_PROGRESS = re.compile(rb"^\s*(\d+)%\s*$")
-_JSON_LINE = re.compile(rb"^\s*\{.+\}\s*$")
 
 
 class LineSplitter:
@@ -92,20 +99,23 @@ class ShellRun:
         self.job = job
         params = job.get("params") if isinstance(job.get("params"), dict) else {}
         self.params: dict[str, Any] = params or {}
-        self.annotate = truthy(self.params.get("annotate"))
+        self.lines = ShellLines(truthy(self.params.get("annotate")))
         self.proc: asyncio.subprocess.Process | None = None
         self.stderr_head = bytearray()
-        self.html_sent = False
-        temp = Path(str(job.get("temp_dir") or tempfile.gettempdir()))
-        self.script = temp / f"xyops-script-temp-{job.get('id') or os.getpid()}"
+        temp = str(job.get("temp_dir") or tempfile.gettempdir())
+        self.script = script_path(temp, str(job.get("id") or os.getpid()))
 
     # -- run ------------------------------------------------------------------------------------
 
     async def main(self) -> None:
-        self._write_script()
+        source = script_source(self.params)
+        write_script(self.script, source)
+        argv = script_argv(self.script, source)
         try:
-            self._pass_data()
-            self.proc = await self._spawn()
+            data = passed_data(self.job, self.params)
+            if data is not None:
+                send(data=data)
+            self.proc = await self._spawn(argv)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_term)
             readers = [asyncio.create_task(self._relay_stdout()), asyncio.create_task(self._relay_stderr())]
             feeder = asyncio.create_task(self._feed_stdin())
@@ -116,34 +126,11 @@ class ShellRun:
                 self.script.unlink()
         self._report(returncode)
 
-    def _write_script(self) -> None:
-        source = str(self.params.get("script") or "").replace("\r\n", "\n")
-        if not source.strip():
-            raise PluginError("Shell Plugin Error: No script was provided.")
-        try:
-            self.script.parent.mkdir(parents=True, exist_ok=True)
-            self.script.write_text(source, encoding="utf-8")
-            self.script.chmod(0o775)
-        except OSError as exc:
-            raise PluginError(f"Shell Plugin Error: Cannot write the script file: {exc}") from None
-
-    def _pass_data(self) -> None:
-        """``pass``: hand the input data on as output data, before the script adds its own."""
-        input_ = self.job.get("input")
-        data = input_.get("data") if isinstance(input_, dict) else None
-        if truthy(self.params.get("pass")) and isinstance(data, dict) and data:
-            send(data=data)
-
-    async def _spawn(self) -> asyncio.subprocess.Process:
+    async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
         pipes: dict[str, Any] = {"stdin": asyncio.subprocess.PIPE, "stdout": asyncio.subprocess.PIPE,
                                  "stderr": asyncio.subprocess.PIPE}
         try:
-            return await asyncio.create_subprocess_exec(str(self.script), **pipes)
-        except OSError as exc:
-            if exc.errno != errno.ENOEXEC:
-                raise PluginError(f"Script spawn error: {exc}") from None
-        try:  # no shebang: the shell reads it, as execvp(3) would arrange
-            return await asyncio.create_subprocess_exec("/bin/sh", str(self.script), **pipes)
+            return await asyncio.create_subprocess_exec(*argv, **pipes)
         except OSError as exc:
             raise PluginError(f"Script spawn error: {exc}") from None
 
@@ -189,29 +176,14 @@ class ShellRun:
     def _relay_piece(self, piece: bytes, kind: str) -> None:
         if kind == "tail":
             _write_out(piece)
-        elif kind == "head":  # too long to judge: only a leading brace keeps it JSON-shaped
-            _write_out(piece if piece.lstrip()[:1] == b"{" else self._prefix() + piece)
+        elif kind == "head":
+            _write_out(self.lines.head(piece))
         else:
-            self._relay_line(piece.rstrip(b"\r\n"))
-
-    def _relay_line(self, body: bytes) -> None:
-        progress = _PROGRESS.match(body)
-        if progress:
-            send(progress=min(100, int(progress.group(1))) / 100)
-        elif _JSON_LINE.match(body):
-            self._note_html(body)
-            _write_out(body + b"\n")
-        else:
-            _write_out(self._prefix() + body + b"\n")
-
-    def _prefix(self) -> bytes:
-        return time.strftime("[%Y/%m/%d %H:%M:%S] ").encode() if self.annotate else b""
-
-    def _note_html(self, body: bytes) -> None:
-        with contextlib.suppress(orjson.JSONDecodeError):
-            doc = orjson.loads(body)
-            if isinstance(doc, dict) and doc.get("xy") and "html" in doc:
-                self.html_sent = True
+            verdict = self.lines.line(piece.rstrip(b"\r\n"))
+            if isinstance(verdict, float):
+                send(progress=verdict)
+            else:
+                _write_out(verdict + b"\n")
 
     async def _relay_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
@@ -225,18 +197,8 @@ class ShellRun:
     # -- result ---------------------------------------------------------------------------------
 
     def _report(self, returncode: int) -> None:
-        code: int | str = returncode
-        if returncode < 0:
-            code = _signal_name(-returncode)
-        description = f"Script exited with code: {code}"
-        stderr = self.stderr_head.decode("utf-8", "replace").strip()
-        first = stderr.splitlines()[0].strip() if stderr else ""
-        if first and len(first) < 256:
-            description += f": {first}"
-        extra: dict[str, Any] = {}
-        if stderr and not self.html_sent:
-            extra["html"] = {"title": "Error Output", "content": f"<pre>{html.escape(stderr)}</pre>"}
-        finish(code, description, **extra)
+        code: int | str = signal_name(-returncode) if returncode < 0 else returncode
+        finish(**script_result(code, bytes(self.stderr_head), self.lines.html_sent))
 
 
 async def _wait_exit(proc: asyncio.subprocess.Process) -> int:
@@ -259,13 +221,6 @@ async def _drain(readers: list[asyncio.Task[None]], feeder: asyncio.Task[None]) 
     for task in [*pending, feeder]:
         task.cancel()
     await asyncio.gather(*readers, feeder, return_exceptions=True)
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"SIG{signum}"
 
 
 def run(job: dict[str, Any]) -> None:
