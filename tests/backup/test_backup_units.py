@@ -218,14 +218,14 @@ async def test_one_bad_line_changes_nothing(storage: Storage, tmp_path: Path) ->
 async def test_a_failure_while_writing_rolls_everything_back(storage: Storage, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     before = await _snapshot(storage)
-    real = Importer._db
+    real = Importer._upsert_many
 
-    async def fail_on_activity(self: Importer, tx: Any, index: str, *args: Any) -> None:
-        if index == "activity":  # after the jobs row was written in the same transaction
+    async def fail_on_activity(self: Importer, tx: Any, table: Any, *args: Any) -> None:
+        if table.name == "activity":  # after the jobs row was written in the same transaction
             raise RuntimeError("disk full")
-        await real(self, tx, index, *args)
+        await real(self, tx, table, *args)
 
-    monkeypatch.setattr(Importer, "_db", fail_on_activity)
+    monkeypatch.setattr(Importer, "_upsert_many", fail_on_activity)
     with pytest.raises(RuntimeError, match="disk full"):
         await _import(storage, tmp_path, xybk_text(KEY))
     assert await _snapshot(storage) == before

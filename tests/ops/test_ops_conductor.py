@@ -123,3 +123,19 @@ def test_restart_onto_a_broken_certificate_is_refused_and_the_conductor_stays_up
     assert httpx.post(server.url + "/api/app/ping/v1").json()["code"] == 0
     assert server.proc is not None and server.proc.poll() is None
 
+
+
+def test_admin_stats_and_config_verbs(admin: Api, server: ConductorProcess) -> None:
+    stats = admin.ok("admin_stats")["stats"]
+    assert stats["storage_engine"] == "SQLite" and stats["db"]["sqlite"] > 0 and stats["db"]["records"]["users"] >= 1
+    got = admin.ok("admin_get_config")
+    assert "secret_key" not in got["config"] and got["config"]["WebServer"]["https"] is True
+    assert "maintenance" in got["sample"] and "| `WebServer.https` |" in got["markdown"]
+    assert admin.call("admin_update_config", {"secret_key": "x"})["description"] == \
+        "Cannot update reserved configuration keys via API."
+    assert "Unknown configuration key" in admin.call("admin_update_config", {"no_such_key": 1})["description"]
+    assert "expected a number" in admin.call("admin_update_config", {"WebServer.port": "eighty"})["description"]
+    admin.ok("admin_update_config", {"client.items_per_page": 75})
+    overrides = json.loads((server.home / "conf" / "overrides.json").read_text())
+    assert overrides["client.items_per_page"] == 75 and "secret_key" not in admin.ok("admin_get_config")["overrides"]
+    assert admin.ok("admin_get_config")["config"]["client"]["items_per_page"] == 75

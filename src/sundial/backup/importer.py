@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import re
 import shutil
 import zlib
@@ -207,40 +208,27 @@ class Importer:
         self.report.applied = True
 
     async def _write(self, tx: Tx, actions: list[Action], online: Callable[[str], bool]) -> None:
-        for action in actions:
-            kind = action[0]
+        """Runs of the same kind of write become one executemany (file order is kept between runs)."""
+        for (kind, index), run in itertools.groupby(actions, key=lambda a: (a[0], a[1] if a[0] == "db" else "")):
+            items = list(run)
             if kind == "db":
-                await self._db(tx, action[1], action[2], action[3], online)
+                table = {"jobs": jobs, "activity": activity}.get(index, servers)
+                await self._upsert_many(tx, table, "id", [_db_row(index, a[2], a[3], online) for a in items])
             elif kind == "user":
-                await self._upsert(tx, users, "norm", _user_row(action[1]))
-            elif kind == "user_delete":
-                await tx.conn.execute(delete(users).where(users.c.norm == action[1]))
+                await self._upsert_many(tx, users, "norm", [_user_row(a[1]) for a in items])
             elif kind == "record":
-                await self._upsert(tx, records, "key", {"key": action[1], "value": action[2], "expires": None})
-            elif kind == "record_delete":
-                await tx.conn.execute(delete(records).where(records.c.key == action[1]))
-            elif kind == "record_list_reset":
-                key = action[1]
-                await tx.conn.execute(delete(records).where(or_(
-                    records.c.key == key, records.c.key.startswith(key + "/", autoescape=True))))
+                await self._upsert_many(tx, records, "key", [{"key": a[1], "value": a[2], "expires": None}
+                                                             for a in items])
+            else:
+                for action in items:
+                    await tx.conn.execute(_delete_for(action))
 
-    async def _db(self, tx: Tx, index: str, rid: str, record: dict[str, Any], online: Callable[[str], bool]) -> None:
-        doc = {**record, "id": rid}
-        if index == "jobs":
-            doc.update(final=True, complete=doc.get("complete", True), state=doc.get("state") or "complete")
-            await self._upsert(tx, jobs, "id", {"id": rid, **row_values(doc)})
-        elif index == "activity":
-            await self._upsert(tx, activity, "id", _activity_row(doc))
-        else:
-            doc = stored_copy(doc)
-            await self._upsert(tx, servers, "id", {"id": rid, **search_columns(doc),
-                                                  "online": 1 if online(rid) else 0, "doc": doc})
-
-    async def _upsert(self, tx: Tx, table: Table, key: str, values: dict[str, Any]) -> None:
+    async def _upsert_many(self, tx: Tx, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
         maker = sqlite_insert if self.storage.is_sqlite else pg_insert
-        stmt = maker(table).values(**values)
-        update = {name: value for name, value in values.items() if name != key}
-        await tx.conn.execute(stmt.on_conflict_do_update(index_elements=[table.c[key]], set_=update))
+        stmt = maker(table)
+        stmt = stmt.on_conflict_do_update(index_elements=[table.c[key]],
+                                          set_={name: stmt.excluded[name] for name in rows[0] if name != key})
+        await tx.conn.execute(stmt, rows)
 
     async def _replace_list(self, tx: Tx, name: str, items: list[dict[str, Any]]) -> None:
         table = config_tables[name]
@@ -285,6 +273,27 @@ def ring_decrypter(ring: Any) -> Callable[[str, Any], bool]:
         return True
 
     return decrypts
+
+
+def _db_row(index: str, rid: str, record: dict[str, Any], online: Callable[[str], bool]) -> dict[str, Any]:
+    """The table row of one imported DB record (jobs are finished history by definition)."""
+    doc = {**record, "id": rid}
+    if index == "jobs":
+        doc.update(final=True, complete=doc.get("complete", True), state=doc.get("state") or "complete")
+        return {"id": rid, **row_values(doc)}
+    if index == "activity":
+        return _activity_row(doc)
+    doc = stored_copy(doc)
+    return {"id": rid, **search_columns(doc), "online": 1 if online(rid) else 0, "doc": doc}
+
+
+def _delete_for(action: Action) -> Any:
+    kind, key = action[0], action[1]
+    if kind == "user_delete":
+        return delete(users).where(users.c.norm == key)
+    if kind == "record_delete":
+        return delete(records).where(records.c.key == key)
+    return delete(records).where(or_(records.c.key == key, records.c.key.startswith(key + "/", autoescape=True)))
 
 
 def _float(value: Any) -> float:
