@@ -30,7 +30,10 @@ def generate_id(prefix: str) -> str:
     stamp = base36(int(time.time() * 1000))
     count = base36(next(_counter) % 1296).rjust(2, "0")
     head = prefix + stamp + count
-    pad = "".join(secrets.choice(_ALPHABET) for _ in range(max(0, ID_LENGTH - len(head))))
+    size = max(0, ID_LENGTH - len(head))
+    # One draw for the whole padding (uniform over its 36**size values), not one per character:
+    # each draw is a getrandom() system call, and jobs mint several ids on their hot path.
+    pad = base36(secrets.randbelow(36**size)).rjust(size, "0") if size else ""
     return head + pad
 
 

@@ -1,0 +1,105 @@
+"""The job manager's write path on a real SQLite store: what is durable when, and how many commits.
+
+A job that can start at once is stored already as ``starting`` on its server, in the one commit
+that also answers ``run_event``; its launch leaves only after that commit. The final record is
+stored before the job stops being active (and so before ``get_job`` shows it final).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sundial.jobs.logs import JobLogs
+from sundial.jobs.manager import JobManager
+from sundial.jobs.store import JobStore
+from sundial.logs import LogManager
+from sundial.storage.engine import Storage
+from sundial.storage.migrate import migrate
+
+
+class RecordingFleet:
+    """One online server; each send records what the database held for the job at that moment."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self.sent: list[tuple[str, dict[str, Any], int, int]] = []
+
+    def online_servers(self) -> list[dict[str, Any]]:
+        return [{"id": "s1", "hostname": "host1", "groups": ["main"]}]
+
+    def send(self, server_id: str, cmd: str, data: dict[str, Any]) -> bool:
+        self.sent.append((cmd, data, self.store.commits, len(self.store._pending)))
+        return True
+
+
+@pytest.fixture
+async def manager(tmp_path: Path) -> AsyncIterator[JobManager]:
+    storage = Storage(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    await migrate(storage)
+    logs = LogManager(tmp_path / "logs", columns=["component", "code", "msg"], debug_level=9)
+    store = JobStore(storage, logs.logger("jobs"))
+    jobs = JobManager(store, JobLogs(tmp_path / "live", tmp_path / "archive"), logs.logger("jobs"))
+    jobs.fleet = RecordingFleet(store)
+    await jobs.start()
+    yield jobs
+    await jobs.stop()
+    await storage.close()
+
+
+def job(job_id: str, **extra: Any) -> dict[str, Any]:
+    return {"id": job_id, "event": "e1", "category": "general", "plugin": "shellplug", "state": "ready",
+            "targets": ["main"], "algo": "random", "limits": [], "actions": [], "params": {}, **extra}
+
+
+async def until_sent(jobs: JobManager, count: int) -> None:
+    fleet = jobs.fleet
+    assert isinstance(fleet, RecordingFleet)
+    for _ in range(200):
+        if len(fleet.sent) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("launch not sent")
+
+
+async def test_one_commit_stores_the_job_as_starting_before_its_launch(manager: JobManager) -> None:
+    await manager.accept(job("j1"))
+    row = await manager.store.get("j1")
+    assert row is not None and row["state"] == "starting" and row["server"] == "s1", "durable when accepted"
+    await until_sent(manager, 1)
+    fleet = manager.fleet
+    assert isinstance(fleet, RecordingFleet)
+    cmd, payload, commits, pending = fleet.sent[0]
+    assert cmd == "launch_job" and payload["job"]["id"] == "j1" and payload["job"]["state"] == "active"
+    assert commits == 1 and pending == 0, "the launch left after exactly one commit, with nothing unwritten"
+
+
+async def test_a_job_that_must_wait_is_stored_ready_then_queued(manager: JobManager) -> None:
+    limit = [{"type": "job", "enabled": True, "amount": 1}, {"type": "queue", "enabled": True, "amount": 5}]
+    await manager.accept(job("j1", limits=limit))
+    await manager.accept(job("j2", limits=limit))
+    await until_sent(manager, 1)
+    second = await manager.store.get("j2")
+    assert second is not None and second["state"] in ("ready", "queued") and not second.get("server")
+    for _ in range(100):
+        if (manager.get_active("j2") or {}).get("state") == "queued":
+            break
+        await asyncio.sleep(0.01)
+    assert (manager.get_active("j2") or {}).get("state") == "queued", "the concurrency slot was taken by j1"
+
+
+async def test_final_record_is_stored_before_the_job_leaves_the_active_set(manager: JobManager) -> None:
+    await manager.accept(job("j1"))
+    await until_sent(manager, 1)
+    manager.handle_updates("s1", {"j1": {"state": "complete", "code": 0, "description": "ok", "complete": True}})
+    for _ in range(200):
+        if manager.get_active("j1") is None:
+            break
+        await asyncio.sleep(0.01)
+    row = await manager.store.get("j1")
+    assert row is not None and row["final"] and row["state"] == "complete" and row["code"] == 0
+    assert manager.get_active("j1") is None
