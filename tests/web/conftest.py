@@ -65,8 +65,10 @@ def satellite_conductor(satellite_starting: Future[ConductorProcess] | None) -> 
     return satellite_starting.result()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(ui_starting: Future[ConductorProcess]) -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an asyncio loop running in this thread while it is
+    open, which would break every asyncio test that a pytest-xdist worker runs after the web ones."""
     if not HAVE_CHROMIUM:
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing (pip install -e '.[test]')")
