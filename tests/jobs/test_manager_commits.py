@@ -103,3 +103,23 @@ async def test_final_record_is_stored_before_the_job_leaves_the_active_set(manag
     row = await manager.store.get("j1")
     assert row is not None and row["final"] and row["state"] == "complete" and row["code"] == 0
     assert manager.get_active("j1") is None
+
+
+async def test_search_with_fields_matches_whole_documents(manager: JobManager) -> None:
+    for job_id in ("j1", "j2"):
+        await manager.accept(job(job_id, tags=["a b"]))
+    await until_sent(manager, 2)
+    manager.handle_updates("s1", {"j1": {"state": "complete", "code": 0, "complete": True},
+                                  "j2": {"state": "complete", "code": "err", "description": "bad", "complete": True}})
+    for _ in range(200):
+        if not manager.active:
+            break
+        await asyncio.sleep(0.01)
+    keys = ["id", "completed", "code", "tags", "nothing"]
+    args: dict[str, Any] = {"offset": 0, "limit": 10, "sort_by": "_id", "sort_dir": -1}
+    light, total = await manager.store.search("event:e1", fields=keys, **args)
+    whole, _total = await manager.store.search("event:e1", **args)
+    assert total == 2 and light == [{k: doc.get(k) for k in keys} for doc in whole]
+    assert {row["code"] for row in light} == {0, "err"}, "values keep their JSON types"
+    odd, _total = await manager.store.search("event:e1", fields=['x"y'], **args)
+    assert odd == whole, "keys that are not plain words fall back to whole documents"

@@ -205,7 +205,7 @@ async def search_jobs(call: Call, p: SearchJobsParams) -> dict[str, Any]:
     try:
         rows, total = await call.services.jobs.store.search(p.query, offset=p.offset, limit=p.limit,
                                                             sort_by=p.sort_by, sort_dir=p.sort_dir,
-                                                            extra=limit_clause)
+                                                            extra=limit_clause, fields=p.select or None)
     except QueryError as exc:
         raise ApiError("api", str(exc)) from None
     if p.select:

@@ -9,7 +9,9 @@ durable before the caller hears its id.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ JOBS_INDEX = SearchIndex(
     },
     default="code",
 )
+_FIELD = re.compile(r"^\w+$")
 SORTABLE = {"_id": jobs.c.id, "completed": jobs.c.completed, "elapsed": jobs.c.elapsed, "started": jobs.c.started}
 
 # Built once: a batch runs one executemany per kind with plain parameter rows. Building a statement
@@ -70,12 +73,15 @@ class JobStore:
         self._pending: list[_Write] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
         self.commits = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flusher())
 
     async def stop(self) -> None:
+        """Write what is queued, then stop the flusher. The drain waits for a flush already in
+        flight (cancelling that one mid-commit would roll its writes back)."""
         if self._task:
             await self._drain()
             self._task.cancel()
@@ -101,8 +107,9 @@ class JobStore:
             await conn.execute(insert(jobs), [{"id": job["id"], **row_values(job)} for job in jobs_to_insert])
 
     async def _drain(self) -> None:
-        while self._pending:
-            await self._flush_once()
+        async with self._flushing:
+            while self._pending:
+                await self._flush_once()
 
     async def _flusher(self) -> None:
         while True:
@@ -138,7 +145,10 @@ class JobStore:
             return [row.doc for row in rows]
 
     async def search(self, query: str, *, offset: int, limit: int, sort_by: str, sort_dir: int,
-                     extra: Any = None) -> tuple[list[dict[str, Any]], int]:
+                     extra: Any = None, fields: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], int]:
+        """A page of finished jobs and the match count. With ``fields`` (top-level keys), rows hold
+        just those keys (None when absent), read out of the stored documents by the database:
+        pollers that watch many jobs for `completed` then cost a fraction of whole documents."""
         where = compile_query(query, JOBS_INDEX)
         if extra is not None:
             where = where & extra
@@ -151,11 +161,15 @@ class JobStore:
         outer = jobs.alias("page")
         outer_column = outer.c[column.name]
         outer_order = outer_column.desc() if sort_dir < 0 else outer_column.asc()
+        keys = list(fields) if fields and all(_FIELD.match(k) for k in fields) else None
+        wanted = [outer.c.doc[k] for k in keys] if keys else [outer.c.doc]
         async with self.storage.read() as conn:
             total = (await conn.execute(select(func.count()).select_from(jobs).where(where))).scalar()
-            rows = await conn.execute(select(outer.c.doc).where(outer.c.id.in_(page_ids))
+            rows = await conn.execute(select(*wanted).where(outer.c.id.in_(page_ids))
                                       .order_by(outer_order, outer.c.id.desc()))
-            return [row.doc for row in rows], int(total or 0)
+            if keys:
+                return [dict(zip(keys, row, strict=True)) for row in rows], int(total or 0)
+            return [row[0] for row in rows], int(total or 0)
 
 
 async def _apply_batch(conn: Any, writes: list[_Write]) -> None:
