@@ -19,6 +19,7 @@ import pytest
 from sat_peer import until
 
 from sundial.protocol import LaunchJob
+from sundial.satellite import process
 from sundial.satellite.jobs import Job
 from sundial.satellite.plugins import builtin_argv
 from sundial.satellite.plugins.shellrules import ShellLines
@@ -140,6 +141,26 @@ async def test_abort_signals_the_script_then_kills_it(tmp_path: Path) -> None:
     for job, reason in ((polite, "stop please"), (stubborn, "stop now")):
         assert job.final["code"] == "abort" and job.final["description"] == reason
     assert "did not exit" in stubborn.meta_log, "a script ignoring SIGTERM is killed"
+
+
+async def test_abort_while_the_script_is_being_started_still_stops_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = asyncio.Event()
+    real_spawn = process.spawn
+
+    async def held_spawn(*args: Any, **kwargs: Any) -> Any:
+        await gate.wait()
+        return await real_spawn(*args, **kwargs)
+
+    monkeypatch.setattr(process, "spawn", held_spawn)
+    job = ShellJob(tmp_path, {"script": "#!/bin/sh\nsleep 30\n"})
+    task = asyncio.create_task(job.run())
+    await until(lambda: job.child is not None, "the child to be set up")
+    await job.abort("too early")  # the spawn is still held
+    gate.set()
+    await asyncio.wait_for(task, 15)
+    assert job.final["code"] == "abort" and job.final["description"] == "too early"
+    assert job.child.pid is not None and "Spawned child process" in job.meta_log
 
 
 def test_grace_before_sigkill_is_the_plugins_at_most() -> None:

@@ -254,6 +254,8 @@ class Job:
         self.job["pid"] = pid
         self.pending["pid"] = pid
         self.meta(f"Spawned child process: PID {pid}")
+        if self.aborting:  # the abort came while the child was being started
+            await self._stop_child(str(self.job.get("description") or ""))
         result = await self.child.wait()
         if self.shell is not None:
             self._on_message(self.shell.final_message(result))
@@ -348,6 +350,11 @@ class Job:
         self.meta("Aborting job on server")
         self.aborting = True
         self._complete_with("abort", reason)
+        await self._stop_child(reason)
+
+    async def _stop_child(self, reason: str) -> None:
+        """The ``kill`` policy, once there is a running child (see :meth:`_run` for one that was
+        still being started when the abort came)."""
         kill = str(self.job.get("kill") or "parent")
         if self.child is None or not self.child.running:
             return
