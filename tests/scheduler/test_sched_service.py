@@ -85,6 +85,7 @@ def test_sigkill_across_boundaries_launches_each_slot_once(fresh_conductor, back
     plain = make_event(admin, "every minute", [{"type": "schedule"}])
     interval = make_event(admin, "every 20 s, catch-up",
                           [{"type": "interval", "start": int(now // 60 * 60), "duration": 20}, {"type": "catchup"}])
+    startup = make_event(admin, "on start-up", [{"type": "startup"}])
     rng = random.Random(6)
     for _ in range(3):
         time.sleep(rng.uniform(0.5, 1.5))
@@ -101,6 +102,7 @@ def test_sigkill_across_boundaries_launches_each_slot_once(fresh_conductor, back
     assert hits == list(range(hits[0], cursor + 60, 20)), "catch-up interval missed a hit"
     plain_minutes = minutes_of(slot_rows, plain)
     assert plain_minutes and set(plain_minutes) <= set(minutes)
+    assert 1 <= len([j for j in job_rows if j["event"] == startup and j["source"] == "startup"]) <= 3
 
 
 def wait_exit(proc: ConductorProcess, timeout: float = START_TIMEOUT) -> int | None:

@@ -24,7 +24,6 @@ Why each step is where it is:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import statistics
@@ -356,12 +355,15 @@ class SchedulerService:
                             and t.get("type") == "startup" and t.get("enabled")), None)
             if trigger is None or blocked(event, self.lists["categories"].get, self.lists["plugins"].get):
                 continue
-            with contextlib.suppress(LaunchError):
+            try:
                 due = _startup_due(event, trigger, self.clock.now())
                 job = shape_job(self.launcher.build(dict(event), overrides_for(due), source="startup"), due,
                                 self.clock.to_real)
                 job.pop("stype", None)
                 await self.jobs.accept(job)
+            except Exception as exc:  # one event's refusal must not keep the loop from starting
+                reason = exc.description if isinstance(exc, LaunchError) else repr(exc)
+                self.log.error("scheduler", f"Event {event.get('id')}: startup launch refused: {reason}")
 
     # -- settings and previews --------------------------------------------------------------
     def default_zone(self) -> str:
