@@ -76,7 +76,7 @@ class ConductorProcess:
         env.update(self.env)
         return env
 
-    def start(self, timeout: float = 30) -> ConductorProcess:
+    def start(self, timeout: float = 90) -> ConductorProcess:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         self.console = open(self.home / "logs" / "test-console.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(self.command(), env=self.environment(), stdout=self.console,
