@@ -34,6 +34,7 @@ def nobody(conductor, admin: Api) -> Api:
     return login(conductor.url, "authz_nobody", "pw")
 
 
+@pytest.mark.timeout(600)  # one HTTP call per registered verb; slow only on a saturated host
 def test_no_credentials(conductor, verbs):
     for verb in verbs:
         data = httpx.post(f"{conductor.url}/api/{verb['ns']}/{verb['name']}/v1", json={}).json()
@@ -43,6 +44,7 @@ def test_no_credentials(conductor, verbs):
             assert data.get("code") in ("session", "api"), (verb, data)  # api: params checked first
 
 
+@pytest.mark.timeout(600)
 def test_user_without_privileges(verbs, nobody: Api):
     for verb in verbs:
         if verb["auth"] in ("public", "token") or verb["name"] in SESSION_ENDING:
@@ -56,6 +58,7 @@ def test_user_without_privileges(verbs, nobody: Api):
             assert data.get("code") not in ("access", "session", "internal"), (verb, data)
 
 
+@pytest.mark.timeout(600)
 def test_admin_passes_every_check(verbs, admin: Api):
     for verb in verbs:
         if verb["name"] in SESSION_ENDING or verb["auth"] == "public":
@@ -69,6 +72,7 @@ WRONG_TYPES = {"id": ["x"], "title": {"a": 1}, "username": 5, "password": [1], "
                "items": "x", "fields": "x", "targets": 7, "params": 3}
 
 
+@pytest.mark.timeout(600)
 def test_wrong_types_never_crash_any_verb(conductor, verbs, admin: Api):
     for verb in verbs:
         if verb["name"] in SESSION_ENDING:
