@@ -6,8 +6,10 @@ They sort by creation time, which the activity and job indexes rely on for `_id`
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import string
+import threading
 import time
 
 _ALPHABET = string.digits + string.ascii_lowercase
@@ -31,10 +33,25 @@ def generate_id(prefix: str) -> str:
     count = base36(next(_counter) % 1296).rjust(2, "0")
     head = prefix + stamp + count
     size = max(0, ID_LENGTH - len(head))
-    # One draw for the whole padding (uniform over its 36**size values), not one per character:
-    # each draw is a getrandom() system call, and jobs mint several ids on their hot path.
-    pad = base36(secrets.randbelow(36**size)).rjust(size, "0") if size else ""
+    pad = base36(_random_word() % 36**size).rjust(size, "0") if size else ""
     return head + pad
+
+
+_pool = bytearray()
+_pool_lock = threading.Lock()
+os.register_at_fork(after_in_child=_pool.clear)  # a forked child must not replay its parent's bytes
+
+
+def _random_word() -> int:
+    """64 random bits from the OS, taken from a 4 KiB refill: ids are minted several times per job,
+    and a getrandom() call each time meant a GIL hand-off each time on a busy conductor. (The modulo
+    bias over at most 36**6 values is under 2**-33.)"""
+    with _pool_lock:
+        if len(_pool) < 8:
+            _pool.extend(secrets.token_bytes(4096))
+        word = int.from_bytes(_pool[:8], "big")
+        del _pool[:8]
+    return word
 
 
 def random_hex(nbytes: int = 32) -> str:

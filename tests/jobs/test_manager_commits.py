@@ -123,3 +123,15 @@ async def test_search_with_fields_matches_whole_documents(manager: JobManager) -
     assert {row["code"] for row in light} == {0, "err"}, "values keep their JSON types"
     odd, _total = await manager.store.search("event:e1", fields=['x"y'], **args)
     assert odd == whole, "keys that are not plain words fall back to whole documents"
+
+
+def test_job_logs_find_output_of_this_run_and_of_an_earlier_one(tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "jold.log").write_text("before the restart\n")
+    logs = JobLogs(live, tmp_path / "archive")
+    logs.append("jnew", "printed now\n")
+    assert logs.finalize("jold", 1 << 20) == (19, "before the restart\n"), "a re-attached job keeps its output"
+    assert logs.finalize("jnew", 1 << 20) == (12, "printed now\n")
+    assert logs.finalize("jquiet", 1 << 20) == (0, None)
+    assert not list(live.iterdir())

@@ -15,6 +15,9 @@ class JobLogs:
         live_dir.mkdir(parents=True, exist_ok=True)
         archive_dir.mkdir(parents=True, exist_ok=True)
         self._handles: dict[str, IO[bytes]] = {}
+        # Jobs that may have a live file: opened by this process, or left by an earlier one (jobs
+        # re-attached after a restart). Any other job has none, so finishing it needs no lookup.
+        self._on_disk: set[str] = {path.stem for path in live_dir.glob("*.log")}
 
     def live_path(self, job_id: str) -> Path:
         return self.live_dir / f"{job_id}.log"
@@ -29,6 +32,7 @@ class JobLogs:
         if handle is None:
             handle = open(self.live_path(job_id), "ab")  # noqa: SIM115 (kept open while the job runs)
             self._handles[job_id] = handle
+            self._on_disk.add(job_id)
         handle.write(data)
         return len(data)
 
@@ -56,6 +60,9 @@ class JobLogs:
     def finalize(self, job_id: str, inline_limit: int) -> tuple[int, str | None]:
         """Close the live log: (size, inline text) for small logs, (size, None) when archived."""
         self.close(job_id)
+        if job_id not in self._on_disk:
+            return 0, None  # the common case of a job that printed nothing: no file system call
+        self._on_disk.discard(job_id)
         path = self.live_path(job_id)
         if not path.exists():
             return 0, None
@@ -80,6 +87,7 @@ class JobLogs:
 
     def delete(self, job_id: str) -> None:
         self.close(job_id)
+        self._on_disk.discard(job_id)
         for path in (self.live_path(job_id), self.archive_path(job_id)):
             if path.exists():
                 os.unlink(path)
