@@ -28,6 +28,10 @@ def _uvicorn_config(app: Any, config: Config, port: int, *, lifespan: Literal["o
     return uvicorn.Config(
         app, host=str(config.get("WebServer.bind_address")), port=port, log_level="warning",
         access_log=False, lifespan=lifespan, timeout_graceful_shutdown=10, ws="websockets-sansio",
+        # Idle keep-alive connections outlive the clients' own idle limits (httpx 5 s, aiohttp
+        # 15 s), so a client never reuses one at the instant the server closes it (uvicorn's 5 s
+        # default made that race fail a request now and then under load).
+        timeout_keep_alive=75,
         # Satellite frames: a job's JSON line may be 32 MiB; per-frame deflate would cost more CPU
         # across a fleet than the bandwidth it saves on small metrics frames.
         ws_max_size=MAX_FRAME_BYTES, ws_per_message_deflate=False,
