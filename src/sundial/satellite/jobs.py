@@ -233,33 +233,52 @@ class Job:
                 await self._cleaning
 
     async def _run(self) -> None:
+        spec = await self._setup()
+        if spec is None:
+            return
+        child = await self._start_child(spec)
+        if child is None:
+            return
+        result = await child.wait()
+        if self.shell is not None:
+            self._on_message(self.shell.final_message(result))
+        await self._on_exit(result.exit_code, result.signal_name, result.pid or 0)
+
+    async def _setup(self) -> ProcessSpec | None:
+        """The child's spec, its files and inputs; None once a setup failure has finished the job."""
         try:
             spec = self._prepare()
             await asyncio.to_thread(self._make_files, Path(spec.cwd or "."))
             await self._fetch_inputs()
         except JobSetupError as exc:
-            return self._finish(1, str(exc))
+            self._finish(1, str(exc))
+            return None
         except OSError as exc:
-            return self._finish(1, f"Setup Error: {exc}")
+            self._finish(1, f"Setup Error: {exc}")
+            return None
         if self.aborting:  # aborted while being prepared: nothing to kill
-            return self._finish(self.job.get("code", "abort"), str(self.job.get("description") or ""))
-        self.child = ChildProcess(spec, on_log=self._on_log, on_message=self._on_message, on_notice=self.meta,
-                                  on_sample=self._on_sample, line_rules=self.shell.lines if self.shell else None)
+            self._finish(self.job.get("code", "abort"), str(self.job.get("description") or ""))
+            return None
+        return spec
+
+    async def _start_child(self, spec: ProcessSpec) -> ChildProcess | None:
+        """Spawn; None once a spawn failure has finished the job."""
+        self.child = child = ChildProcess(spec, on_log=self._on_log, on_message=self._on_message,
+                                          on_notice=self.meta, on_sample=self._on_sample,
+                                          line_rules=self.shell.lines if self.shell else None)
         if self.shell is not None and (passed := self.shell.pass_message()) is not None:
             self._on_message(passed)
         try:
-            pid = await self.child.start()
+            pid = await child.start()
         except SpawnError as exc:
-            return self._finish(1, f"{'Script' if self.shell else 'Child'} spawn error: {exc}")
+            self._finish(1, f"{'Script' if self.shell else 'Child'} spawn error: {exc}")
+            return None
         self.job["pid"] = pid
         self.pending["pid"] = pid
         self.meta(f"Spawned child process: PID {pid}")
         if self.aborting:  # the abort came while the child was being started
             await self._stop_child(str(self.job.get("description") or ""))
-        result = await self.child.wait()
-        if self.shell is not None:
-            self._on_message(self.shell.final_message(result))
-        await self._on_exit(result.exit_code, result.signal_name, pid)
+        return child
 
     def _prepare(self) -> ProcessSpec:
         """Everything about the child but the files it needs (see :meth:`_make_files`)."""
