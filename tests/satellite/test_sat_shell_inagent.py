@@ -160,7 +160,7 @@ async def test_abort_while_the_script_is_being_started_still_stops_it(tmp_path: 
     gate.set()
     await asyncio.wait_for(task, 15)
     assert job.final["code"] == "abort" and job.final["description"] == "too early"
-    assert job.child.pid is not None and "Spawned child process" in job.meta_log
+    assert job.child is not None and job.child.pid is not None and "Spawned child process" in job.meta_log
 
 
 def test_grace_before_sigkill_is_the_plugins_at_most() -> None:
