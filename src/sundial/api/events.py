@@ -73,6 +73,15 @@ def check_access(call: Call, event: dict[str, Any]) -> None:
         call.require_targets(list(event.get("targets") or []))
 
 
+def existing_event(call: Call, event_id: str) -> dict[str, Any]:
+    """The event a write names, after the caller's category and target checks."""
+    current = call.services.events.get(event_id)
+    if current is None:
+        raise ApiError("event", f"Event not found: {event_id}")
+    check_access(call, current)
+    return current
+
+
 @router.verb("get_events", auth=USER)
 async def get_events(call: Call, p: Params) -> dict[str, Any]:
     """Events visible to the caller; any top-level field given is an exact-match filter."""
@@ -117,10 +126,7 @@ async def create_event(call: Call, p: CreateEventParams) -> dict[str, Any]:
 @router.verb("update_event", UpdateEventParams, privilege="edit_events")
 async def update_event(call: Call, p: UpdateEventParams) -> dict[str, Any]:
     """Shallow-update an event; the merged record is validated as a whole."""
-    current = call.services.events.get(p.id)
-    if current is None:
-        raise ApiError("event", f"Event not found: {p.id}")
-    check_access(call, current)
+    current = existing_event(call, p.id)
     fields = p.fields_set()
     check_access(call, {**current, **fields})
     try:
@@ -134,10 +140,7 @@ async def update_event(call: Call, p: UpdateEventParams) -> dict[str, Any]:
 @router.verb("delete_event", DeleteEventParams, privilege="delete_events")
 async def delete_event(call: Call, p: DeleteEventParams) -> dict[str, Any]:
     """Delete an event (refused while it has active jobs)."""
-    current = call.services.events.get(p.id)
-    if current is None:
-        raise ApiError("event", f"Event not found: {p.id}")
-    check_access(call, current)
+    existing_event(call, p.id)
     try:
         await call.services.events.delete(p.id, actor=call.user.actor, client=call.client)
     except EventError as exc:
