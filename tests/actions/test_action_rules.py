@@ -20,7 +20,8 @@ from hook_receivers import SmtpSink, wait_for
 from sundial.actions.email import EmailError, Mailer, Message, custom_message, recipients
 from sundial.actions.hookdata import SiteInfo, human_bytes, human_duration, job_hook_data, template_key
 from sundial.actions.runner import select_actions
-from sundial.outbound import AirgapRules, Outbound, ProxySettings
+from sundial.netpolicy import AirgapRules, ProxySettings
+from sundial.outbound import Outbound
 
 
 def action(kind: str, condition: str = "complete", **fields: object) -> dict[str, object]:

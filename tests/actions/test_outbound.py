@@ -6,7 +6,8 @@ import httpx
 import pytest
 from hook_receivers import ForwardProxy, Receiver
 
-from sundial.outbound import AirgapRules, Outbound, OutboundRefused, ProxyConfigError, ProxySettings, normalize_proxy
+from sundial.netpolicy import AirgapRules, ProxyConfigError, ProxySettings, Refused, normalize_proxy
+from sundial.outbound import Outbound
 
 NO_PROXY = ProxySettings()
 
@@ -31,9 +32,9 @@ async def test_allowed_request_and_hostname_checked_on_resolved_address() -> Non
     try:
         result = await client.request("GET", f"http://localhost:{receiver.port}/ok")
         assert result.status == 200 and result.body == b'{"received":true}'
-        with pytest.raises(OutboundRefused, match=r"^IP is not whitelisted: 192\.0\.2\.1$"):
+        with pytest.raises(Refused, match=r"^IP is not whitelisted: 192\.0\.2\.1$"):
             await client.request("GET", "http://192.0.2.1/never-connects")
-        with pytest.raises(OutboundRefused, match=r"^IP is blacklisted: ::1$"):
+        with pytest.raises(Refused, match=r"^IP is blacklisted: ::1$"):
             await client.request("GET", f"http://[::1]:{receiver.port}/x")
     finally:
         await client.aclose()
@@ -45,7 +46,7 @@ async def test_redirect_hops_are_checked_too() -> None:
     hop = Receiver(redirect=f"http://127.0.0.2:{target.port}/elsewhere")
     client = Outbound(rules(whitelist=["127.0.0.1/32"], blacklist=["127.0.0.2/32"]), NO_PROXY)
     try:
-        with pytest.raises(OutboundRefused, match=r"IP is blacklisted: 127\.0\.0\.2"):
+        with pytest.raises(Refused, match=r"IP is blacklisted: 127\.0\.0\.2"):
             await client.request("GET", hop.url("/redirect"), follow=True)
         assert target.hits == []
         unfollowed = await client.request("GET", hop.url("/redirect"), follow=False)
@@ -80,7 +81,7 @@ async def test_proxied_target_is_checked_before_the_proxy_sees_it() -> None:
     client = Outbound(rules(whitelist=["127.0.0.1/32"], blacklist=["127.0.0.9/32"]),
                       ProxySettings.from_env({"ALL_PROXY": proxy.url}))
     try:
-        with pytest.raises(OutboundRefused, match=r"IP is blacklisted: 127\.0\.0\.9"):
+        with pytest.raises(Refused, match=r"IP is blacklisted: 127\.0\.0\.9"):
             await client.request("GET", "http://127.0.0.9:9/secret")
         assert proxy.requests == []
     finally:

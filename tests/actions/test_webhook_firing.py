@@ -12,7 +12,8 @@ from hook_receivers import Receiver
 from sundial.actions import webhooks as webhooks_module
 from sundial.actions.webhooks import WebHooks
 from sundial.logs import LogManager
-from sundial.outbound import AirgapRules, Outbound, ProxySettings
+from sundial.netpolicy import AirgapRules, ProxySettings
+from sundial.outbound import Outbound
 
 SECRET = "s3cr3t-{{job.id}}-value"
 

@@ -3,6 +3,7 @@ hub's frame handling fuzzed with arbitrary input."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import json
@@ -154,6 +155,21 @@ def test_agent_wheel_holds_only_the_agent() -> None:
     assert "sundial/protocol.py" in names and "sundial/satellite/agent.py" in names
     assert not any(n.startswith(("sundial/api/", "sundial/fleet/", "sundial/app")) for n in names)
     assert "Requires-Dist: websockets" in meta and "sundial/protocol.py,sha256=" in record
+
+
+def test_every_sundial_module_the_agent_imports_travels_in_its_wheel() -> None:
+    """A module the agent imports but the bundle leaves out breaks every installed satellite."""
+    shipped = {name for name, _ in bundle.agent_sources()}
+    needed: set[str] = set()
+    for _, path in bundle.agent_sources():
+        if path.suffix == ".py":
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            needed.update(node.module for node in ast.walk(tree)
+                          if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                          and node.module.startswith("sundial."))
+    missing = {m for m in needed
+               if f"{m.replace('.', '/')}.py" not in shipped and f"{m.replace('.', '/')}/__init__.py" not in shipped}
+    assert "sundial.netpolicy" in needed and not missing
 
 
 def test_agent_imports_are_found() -> None:

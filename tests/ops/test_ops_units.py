@@ -17,7 +17,8 @@ from harness import free_port
 from sundial.backup import tokens
 from sundial.cli import app
 from sundial.maintenance import parse_hhmm, seconds_until, sqlite_backup
-from sundial.outbound import AirgapRules, Outbound, ProxyConfigError, ProxySettings
+from sundial.netpolicy import AirgapRules, ProxyConfigError, ProxySettings
+from sundial.outbound import Outbound
 from sundial.storage.engine import Storage
 from sundial.storage.migrate import migrate
 

@@ -23,7 +23,8 @@ import httpx
 from sundial.actions.daily import DailyCounters
 from sundial.actions.hookdata import human_duration
 from sundial.logs import Logger
-from sundial.outbound import Outbound, OutboundRefused, OutboundResult
+from sundial.netpolicy import Refused
+from sundial.outbound import Outbound, OutboundResult
 from sundial.storage.lists import ConfigList
 from sundial.templates import expand
 from sundial.vault.runtime import REDACTED, expand_secret_macros, redact
@@ -173,7 +174,7 @@ class WebHooks:
                     prepared.method, prepared.url, headers=prepared.headers,
                     content=prepared.body.encode() if prepared.body is not None else None, timeout=timeout,
                     follow=bool(hook.get("follow")), verify=not hook.get("ssl_cert_bypass"))
-            except OutboundRefused as exc:
+            except Refused as exc:
                 raise WebHookError(str(exc)) from None
             except httpx.InvalidURL as exc:
                 raise WebHookError(f"Invalid URL: {exc}") from None
