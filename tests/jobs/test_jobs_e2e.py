@@ -11,6 +11,7 @@ import json
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,12 +194,26 @@ def test_run_event_wait_returns_the_finished_job(node, uid):
     assert job["final"] and job["code"] == 0 and "waited" in job["output"]
 
 
+def _agent_pid(proc: ConductorProcess) -> int:
+    return int((proc.home / "satellite" / "pid.txt").read_text().strip())
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_conductor_killed_mid_job_reattaches_after_restart(tmp_path):
     proc = ConductorProcess(home=tmp_path / "crash", env={"SUNDIAL_secret_key": SECRET_KEY},
                             settings={"local_satellite.enabled": True}).start()
+    agents: set[int] = set()
     try:
         api = login(proc.url, "admin", "admin")
         wait(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite")
+        agents.add(_agent_pid(proc))
         eid = shell_event(api, "crash1", "#!/bin/sh\nsleep 4\necho survived\n")
         job_id = run(api, eid)
         wait(lambda: api.ok("get_job", {"id": job_id})["job"].get("state") == "active", 30, "active")
@@ -207,5 +222,7 @@ def test_conductor_killed_mid_job_reattaches_after_restart(tmp_path):
         api = login(proc.url, "admin", "admin")
         job = final(api, job_id, 90)
         assert job["code"] == 0 and "survived" in job["output"]
+        agents.add(_agent_pid(proc))
     finally:
         proc.cleanup()
+    wait(lambda: not any(_running(pid) for pid in agents), 30, "every local agent to stop with the conductor")

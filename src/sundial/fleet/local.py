@@ -5,7 +5,8 @@ secret key, loopback address and our port; ``managed_keys`` so that pushed fleet
 cannot point it elsewhere) and runs the agent as a child process, restarting it with back-off
 when it dies and stopping it on shutdown. An agent left running by a conductor that was killed
 is adopted instead of fought over: its pid-file lock says it is alive, and it reconnects by
-itself; a new child is started only once it is gone.
+itself; a new child is started only once it is gone. Adopted or not, the agent stops with the
+conductor, so a crash followed by a clean stop leaves no agent behind.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class LocalSatellite:
         self.config_file = self.dir / "config.json"
         self.proc: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        self.adopted_pid: int | None = None  # an agent left by a killed conductor, watched not owned
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -83,6 +85,7 @@ class LocalSatellite:
     async def stop(self, grace: float = 20.0) -> None:
         """SIGTERM the agent (it aborts its jobs first), SIGKILL it if it overstays ``grace`` seconds."""
         self._stopping = True
+        await self._stop_adopted(grace)
         proc = self.proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -97,6 +100,23 @@ class LocalSatellite:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _stop_adopted(self, grace: float) -> None:
+        """The adopted agent is no child of ours to wait on: signal it and watch its pid-file lock."""
+        status = await asyncio.to_thread(agent_status, self.config_file) if self.adopted_pid else None
+        pid = self.adopted_pid
+        if status is None or not status.running or pid is None or status.pid != pid:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not (await asyncio.to_thread(agent_status, self.config_file)).running:
+                return
+            await asyncio.sleep(0.1)
+        self.log.error("local_satellite", f"Adopted local satellite (pid {pid}) ignored SIGTERM; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "sundial.satellite.main", "start", "--foreground",
@@ -124,10 +144,13 @@ class LocalSatellite:
         if not status.running:
             return False
         self.log.debug(3, f"Local satellite already running (pid {status.pid}); adopting it")
+        self.adopted_pid = status.pid
         while not self._stopping:
             if not (await asyncio.to_thread(agent_status, self.config_file)).running:
                 break
             await asyncio.sleep(ADOPT_POLL_SEC)
+        if not self._stopping:
+            self.adopted_pid = None
         return True
 
     async def _run_once(self) -> int | None:
