@@ -57,6 +57,9 @@ Hook = Callable[[dict[str, Any], list[str]], Awaitable[None]]
 EventChanger = Callable[[str, dict[str, Any] | None, bool, str], Awaitable[None]]
 # (server id, data): merge a job's `serverData` into the server's user data.
 ServerDataSink = Callable[[str, dict[str, Any]], Awaitable[None]]
+# (live job, conditions about to fire) -> True when a suspend action now holds the job. The gate
+# (sundial.actions.suspend) sets `suspended` on the job itself and sends the notifications.
+SuspendGate = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
 
 
 class JobManager:
@@ -76,6 +79,7 @@ class JobManager:
         self.launcher: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         self.event_changer: EventChanger | None = None
         self.server_data_sink: ServerDataSink | None = None
+        self.suspend_gate: SuspendGate | None = None
         self.active: dict[str, dict[str, Any]] = {}
         self.details: dict[str, dict[str, Any]] = {}
         self._robin: dict[str, int] = {}
@@ -167,7 +171,7 @@ class JobManager:
         self._clock[job_id] = {"accept": time.monotonic()}
         self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
         meta_line(job, f"Job starting: source {job.get('source', 'user')}, event {job.get('event')}")
-        server = self._claim(job) if job.get("state") == "ready" else None
+        server = self._claim(job) if job.get("state") == "ready" and not self._may_suspend(job) else None
         self.active[job_id] = job  # counted by concurrency limits while its row is written
         try:
             await self.store.insert(self._record(job))
@@ -232,6 +236,8 @@ class JobManager:
 
     async def _start(self, job: dict[str, Any]) -> None:
         """`ready`: concurrency limit, server choice, then persist and send the launch."""
+        if await self._held(job, lambda: ["start"]):
+            return
         server = self._claim(job)
         if server is None:
             return await self._cannot_start(job)
@@ -483,6 +489,7 @@ class JobManager:
 
     async def _abort_now(self, job: dict[str, Any], reason: str, retry_ok: bool = False) -> None:
         job.update(code="abort", description=reason, complete=True)
+        job.pop("suspended", None)
         if retry_ok:
             job["retry_ok"] = True
         await self._finish(job)
@@ -529,6 +536,8 @@ class JobManager:
             return
         self._finishing.add(job_id)
         try:
+            if await self._held(job, lambda: self._completion_preview(job), then_state="complete"):
+                return
             record = self._final_record(job)
             retry = retry_copy(record)
             if retry is not None and self.launcher is not None:
@@ -548,6 +557,46 @@ class JobManager:
             self._drain_queue(str(job.get("event")))
         finally:
             self._finishing.discard(job_id)
+
+    # -- suspension (suspend actions) ---------------------------------------------------------
+    def _may_suspend(self, job: dict[str, Any]) -> bool:
+        """Cheap pre-check: only a job with a suspend action (or already suspended) asks the gate."""
+        return self.suspend_gate is not None and (bool(job.get("suspended")) or any(
+            isinstance(a, dict) and a.get("type") == "suspend" and a.get("enabled") for a in job.get("actions") or []))
+
+    async def _held(self, job: dict[str, Any], conditions: Callable[[], list[str]], then_state: str = "") -> bool:
+        """A suspended job neither starts nor finishes until `resume`; stored so a restart keeps it."""
+        if self.suspend_gate is None or not self._may_suspend(job):
+            return False
+        if not job.get("suspended") and not await self.suspend_gate(job, conditions()):
+            return False
+        if then_state:
+            job["state"] = then_state
+        if job["id"] in self.active:
+            await self.store.save(self._record(job))
+        return True
+
+    def _completion_preview(self, job: dict[str, Any]) -> list[str]:
+        """The conditions `_finish` is about to fire (none when a retry follows)."""
+        view = {**self._record(job), "code": normalize_code(job.get("code"))}
+        if self.launcher is not None and retry_copy(view) is not None:
+            return []
+        return completion_conditions({**view, "tags": final_tags(view, self.known_tags())})
+
+    async def resume(self, job_id: str, params: dict[str, Any] | None, note: str) -> bool:
+        """`resume_job`: a suspended job goes on from where it stopped (its start, or its finish)."""
+        job = self.active.get(job_id)
+        if job is None or not job.get("suspended") or job_id in self._finishing:
+            return False
+        del job["suspended"]
+        if params:
+            job["params"] = {**(job.get("params") or {}), **params}
+        meta_line(job, note)
+        if job.get("state") == "complete":
+            await self._finish(job)
+        else:
+            await self._advance(job_id)
+        return True
 
     def _apply_side_effects(self, record: dict[str, Any]) -> None:
         """What the plugin asked for at completion: change or delete its event, server data."""
