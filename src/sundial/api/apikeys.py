@@ -8,7 +8,7 @@ from pydantic import Field
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, Notes, Number, ObjectId, Params, StrList, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, Number, ObjectId, Params, StrList, Title
 from sundial.api.registry import ADMIN, VerbRouter
 from sundial.api.users import list_header
 from sundial.auth.apikeys import generate_plain_key, key_hash, key_mask
@@ -38,10 +38,6 @@ class UpdateKeyParams(Params):
     privileges: dict[str, Any] | None = None
     roles: StrList | None = None
     max_per_sec: Number | None = None
-
-
-class IdParams(Params):
-    id: ObjectId
 
 
 def _error(exc: ObjectError) -> ApiError:

@@ -13,7 +13,7 @@ from pydantic import Field
 from sundial.actions.records import CHANNEL
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, Notes, ObjectId, Params, StrList, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.objects import ObjectError
 
@@ -40,10 +40,6 @@ class CreateChannelParams(ChannelFields):
 class UpdateChannelParams(ChannelFields):
     id: ObjectId
     title: Title | None = None
-
-
-class IdParams(Params):
-    id: ObjectId
 
 
 @router.verb("get_channels", auth=USER)

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, Notes, ObjectId, Params, StrList, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.events.validation import EventError
 
@@ -45,10 +45,6 @@ class UpdateEventParams(EventFields):
     title: Title | None = None
     enabled: Flag | None = None
     category: str | None = Field(default=None, min_length=1, max_length=64)
-
-
-class IdParams(Params):
-    id: ObjectId
 
 
 class DeleteEventParams(IdParams):

@@ -12,15 +12,11 @@ from pydantic import Field, field_validator
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, Notes, ObjectId, Params, StrList, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.objects import CATEGORY, GROUP, ROLE, TAG, ObjectError, ObjectKind
 
 router = VerbRouter()
-
-
-class IdParams(Params):
-    id: ObjectId
 
 
 class ObjectParams(Params):

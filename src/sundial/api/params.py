@@ -68,6 +68,12 @@ Number = int | float
 StrList = list[Annotated[str, StringConstraints(max_length=1024)]]
 
 
+class IdParams(Params):
+    """The params of every verb that names one record by id."""
+
+    id: ObjectId
+
+
 def _csv_to_list(value: Any) -> Any:
     """Query strings carry arrays as `a,b` or repeated keys; accept both."""
     if isinstance(value, str):

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, Notes, Number, ObjectId, Params, StrList, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, Number, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.objects import ObjectError
 from sundial.plugins.params import ParamError, validate_definitions
@@ -45,10 +45,6 @@ class UpdatePluginParams(PluginFields):
     title: Title | None = None
     type: PluginType | None = None
     command: str | None = Field(default=None, min_length=1, max_length=4096)
-
-
-class IdParams(Params):
-    id: ObjectId
 
 
 def _check_params(fields: dict[str, Any]) -> None:

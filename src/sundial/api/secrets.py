@@ -14,7 +14,7 @@ from pydantic import Field
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, Notes, ObjectId, Params, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, Title
 from sundial.api.registry import ADMIN, USER, VerbRouter
 from sundial.auth import passwords
 from sundial.vault.errors import VaultError
@@ -26,25 +26,9 @@ T = TypeVar("T")
 IdList = list[Any]
 
 
-class SecretIdParams(Params):
-    id: ObjectId
+class _SecretFields(Params):
+    """What create and update share; update writes only the fields it is given."""
 
-
-class SecretCreateParams(Params):
-    id: ObjectId | None = None
-    title: Title
-    enabled: Flag | None = None
-    icon: Icon | None = None
-    notes: Notes | None = None
-    events: IdList | None = None
-    categories: IdList | None = None
-    plugins: IdList | None = None
-    web_hooks: IdList | None = None
-    fields: list[Any] | None = None
-
-
-class SecretUpdateParams(Params):
-    id: ObjectId
     title: Title | None = None
     enabled: Flag | None = None
     icon: Icon | None = None
@@ -54,6 +38,15 @@ class SecretUpdateParams(Params):
     plugins: IdList | None = None
     web_hooks: IdList | None = None
     fields: list[Any] | None = None
+
+
+class SecretCreateParams(_SecretFields):
+    id: ObjectId | None = None
+    title: Title
+
+
+class SecretUpdateParams(_SecretFields):
+    id: ObjectId
 
 
 class RotateParams(Params):
@@ -75,8 +68,8 @@ async def get_secrets(call: Call, p: Params) -> dict[str, Any]:
     return {"code": 0, "rows": rows, "list": {"length": len(rows)}}
 
 
-@router.verb("get_secret", SecretIdParams, auth=USER)
-async def get_secret(call: Call, p: SecretIdParams) -> dict[str, Any]:
+@router.verb("get_secret", IdParams, auth=USER)
+async def get_secret(call: Call, p: IdParams) -> dict[str, Any]:
     """One secret's metadata; never values."""
     secret = call.services.vault.get_metadata(p.id)
     if secret is None:
@@ -84,8 +77,8 @@ async def get_secret(call: Call, p: SecretIdParams) -> dict[str, Any]:
     return {"code": 0, "secret": secret}
 
 
-@router.verb("decrypt_secret", SecretIdParams, auth=ADMIN)
-async def decrypt_secret(call: Call, p: SecretIdParams) -> dict[str, Any]:
+@router.verb("decrypt_secret", IdParams, auth=ADMIN)
+async def decrypt_secret(call: Call, p: IdParams) -> dict[str, Any]:
     """The decrypted fields of one secret; audited as `secret_access`."""
     fields = await _vault(call.services.vault.decrypt_for_admin(p.id, actor=call.user.actor, client=call.client))
     return {"code": 0, "fields": fields}
@@ -107,8 +100,8 @@ async def update_secret(call: Call, p: SecretUpdateParams) -> dict[str, Any]:
     return {"code": 0}
 
 
-@router.verb("delete_secret", SecretIdParams, auth=ADMIN)
-async def delete_secret(call: Call, p: SecretIdParams) -> dict[str, Any]:
+@router.verb("delete_secret", IdParams, auth=ADMIN)
+async def delete_secret(call: Call, p: IdParams) -> dict[str, Any]:
     """Delete a secret's values and metadata."""
     await _vault(call.services.vault.delete(p.id, actor=call.user.actor, client=call.client))
     return {"code": 0}

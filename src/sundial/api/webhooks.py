@@ -15,7 +15,7 @@ from sundial.actions.records import METHOD, URL_START, WEB_HOOK, check_headers, 
 from sundial.actions.service import ActionService
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, Notes, Number, ObjectId, Params, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, Number, ObjectId, Params, Title
 from sundial.api.registry import TOKEN, USER, VerbRouter
 from sundial.objects import ObjectError
 
@@ -70,10 +70,6 @@ class TestHookParams(HookFields):
     title: Title
     method: Method
     url: Url
-
-
-class IdParams(Params):
-    id: ObjectId
 
 
 class FireJobHookParams(Params):
