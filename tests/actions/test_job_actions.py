@@ -83,7 +83,8 @@ def test_completion_actions_run_once_with_job_context(world: dict[str, Any], uid
     assert "code" not in dup and "code" not in success and "code" not in off
     assert tag["code"] == 0 and "flag" in job["tags"]
     assert label["code"] == 0 and job["label"] == f"Run {job['id']}"
-    assert snapshot["code"] == "snapshot" and snapshot["description"] == "Action type not supported yet: snapshot"
+    assert snapshot["code"] == "snapshot" and snapshot["description"] == \
+        "Error: snapshot action failed: server snapshots (monitoring) are not available in this version of Sundial"
     hits = receiver.hits[before:]
     assert len(hits) == 1
     sent = json.loads(hits[0].body)

@@ -114,12 +114,14 @@ SUBJECTS = {
     "job_progress": "Job In Progress: {title}",
     "job_success": "Job Completed Successfully: {title}",
     "job_fail": "Job Failed: {title}",
+    "job_suspended": "Job Suspended: {title}",
 }
 INTROS = {
     "job_start": "A job has started.",
     "job_progress": "A job is in progress.",
     "job_success": "A job completed successfully.",
     "job_fail": "A job failed.",
+    "job_suspended": "A job is suspended and requires human intervention.",
 }
 
 
@@ -165,7 +167,10 @@ def job_message(data: Mapping[str, Any], template: str, to: list[str], product: 
         text_lines += ["", extra]
     if notes:
         text_lines += ["", "Event Notes:", notes]
-    body_html = _html_page(subject, INTROS[template], rows, links["job_details"], notes, extra)
+    button = links["job_details"] + ("&resume=1" if template == "job_suspended" else "")
+    if template == "job_suspended":
+        text_lines[text_lines.index(f"Job Details: {links['job_details']}")] = f"Resume or abort: {button}"
+    body_html = _html_page(subject, INTROS[template], rows, button, notes, extra)
     return Message(to=to, subject=subject, text="\n".join(text_lines) + "\n", html=body_html)
 
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sundial.actions import channels
-from sundial.actions.email import EmailError, custom_message, job_message, job_template, recipients
+from sundial.actions.email import SUBJECTS, EmailError, custom_message, job_message, job_template, recipients
+from sundial.actions.suspend import Suspender
 from sundial.activity import ClientInfo
 from sundial.events.validation import EventError
 from sundial.jobs.build import LaunchError
@@ -33,9 +34,18 @@ if TYPE_CHECKING:
     from sundial.actions.service import ActionService
 
 RecordPatch = Callable[[dict[str, Any]], None]
-UNSUPPORTED = ("snapshot", "ticket", "plugin", "suspend", "store", "fetch")
+# Types whose subsystem Sundial does not have yet: they fail at once, naming what is missing
+# (docs/compatibility.md). Events that use them still save, as in xyOps.
+NOT_AVAILABLE = {
+    "snapshot": ("snapshot", "server snapshots (monitoring) are not available in this version of Sundial"),
+    "ticket": ("ticket", "tickets are not available in this version of Sundial"),
+    "store": ("bucket", "storage buckets are not available in this version of Sundial"),
+    "fetch": ("bucket", "storage buckets are not available in this version of Sundial"),
+    "plugin": ("plugin", "action plugins are not available in this version of Sundial"),
+}
 FAILURE_CODES = {"email": "email", "web_hook": "webhook", "run_event": "event", "channel": "channel",
-                 "disable": "event", "delete": "event", "tag": "tag", "label": "label"}
+                 "disable": "event", "delete": "event", "tag": "tag", "label": "label", "plugin": "plugin",
+                 "suspend": "suspend"}
 ACTION_CLIENT = ClientInfo(useragent="Sundial Job Action")
 FINAL_WAIT_SECONDS = 300.0
 _TAGS = re.compile(r"<[^>]*>")
@@ -86,8 +96,8 @@ def select_actions(job: dict[str, Any], conditions: list[str]) -> list[tuple[int
         for index, action in enumerate(actions):
             if not isinstance(action, dict) or not action.get("enabled") or action.get("condition") != condition:
                 continue
-            if "code" in action:
-                continue  # already ran (recovery, or carried over to a retry)
+            if "code" in action or action.get("active"):
+                continue  # already ran or running (recovery, a suspension, or carried over to a retry)
             key = dedupe_key(action)
             if key not in seen:
                 seen.add(key)
@@ -99,6 +109,10 @@ def _changes_event(job: dict[str, Any]) -> bool:
     """Only jobs with a disable/delete action need the final-record check (keeps the hot path free)."""
     return any(isinstance(a, dict) and a.get("type") in ("disable", "delete") and a.get("enabled")
                for a in job.get("actions") or [])
+
+
+def _finished(job: dict[str, Any]) -> bool:
+    return bool(job.get("complete") or job.get("state") == "complete")
 
 
 class KeyedLocks:
@@ -131,8 +145,9 @@ class ActionRunner:
         self.handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], Awaitable[Outcome]]] = {
             "email": self.email, "web_hook": self.web_hook, "run_event": self.run_event,
             "channel": self.channel, "disable": self.disable, "delete": self.delete, "tag": self.tag,
-            "label": self.label,
+            "label": self.label, "suspend": self.suspend,
         }
+        self.suspender = Suspender(self)
 
     # -- entry point ------------------------------------------------------------------------
     async def on_condition(self, job: dict[str, Any], conditions: list[str]) -> None:
@@ -150,7 +165,7 @@ class ActionRunner:
             ran = await asyncio.gather(*(self.run_action(full, action) for _, action in selected))
             results = {index: fields for (index, _), (fields, _) in zip(selected, ran, strict=True)}
             patches = [p for _, outcome in ran for p in outcome.patches()]
-            await self._record(job_id, results, patches)
+            await self.record(job_id, results, patches)
         if _changes_event(job):
             async with self._locks.hold(job_id):
                 await self._apply_pending_event_changes(job_id)
@@ -184,18 +199,22 @@ class ActionRunner:
         handler = self.handlers.get(kind)
         if handler is not None:
             return await handler(job, action)
-        if kind in UNSUPPORTED:
-            return Outcome(kind, f"Action type not supported yet: {kind}")
+        if kind in NOT_AVAILABLE:
+            code, why = NOT_AVAILABLE[kind]
+            return Outcome(code, f"Error: {kind} action failed: {why}")
         return Outcome("action", f"Unknown action type: {kind}")
 
     # -- recording --------------------------------------------------------------------------
-    async def _record(self, job_id: str, results: dict[int, dict[str, Any]], patches: list[RecordPatch]) -> None:
+    async def record(self, job_id: str, results: dict[int, dict[str, Any]],
+                     patches: list[RecordPatch] | None = None) -> None:
+        """Store action results (by index) and record patches on the newest copy of the job."""
         def apply(record: dict[str, Any]) -> None:
             actions = record.get("actions") or []
             for index, fields in results.items():
                 if index < len(actions) and isinstance(actions[index], dict):
-                    actions[index].update(fields)
-            for patch in patches:
+                    actions[index].pop("active", None)
+                    actions[index].update({k: v for k, v in fields.items() if k != "active" or v})
+            for patch in patches or []:
                 patch(record)
 
         await self._update_job(job_id, apply)
@@ -205,7 +224,7 @@ class ActionRunner:
         jobs = self.services.jobs
         async with self._locks.hold(job_id):
             live = jobs.active.get(job_id)
-            if live is not None and not (live.get("complete") or live.get("state") == "complete"):
+            if live is not None and (live.get("suspended") or not _finished(live)):
                 apply(live)
                 record = jobs.get_active(job_id)
                 if record is not None:
@@ -236,7 +255,9 @@ class ActionRunner:
         if isinstance(body, str) and body.strip():
             message = custom_message(body, data, to, product)
         else:
-            message = job_message(data, job_template(str(action.get("condition")), job), to, product)
+            template = str(action.get("template") or "")
+            template = template if template in SUBJECTS else job_template(str(action.get("condition")), job)
+            message = job_message(data, template, to, product)
         try:
             await self.svc.send_email(message)
         except EmailError as exc:
@@ -339,6 +360,11 @@ class ActionRunner:
             record["tags"] = list(dict.fromkeys([*(record.get("tags") or []), *tags]))
 
         return Outcome(0, f"Added tags: {', '.join(tags)}", patch=add)
+
+    async def suspend(self, job: dict[str, Any], action: dict[str, Any]) -> Outcome:
+        """Reached only when no gate held the job: suspension happens at a job's start or finish."""
+        return Outcome("suspend", "Error: A suspend action can only hold a job at its start or completion "
+                                  f"(not on condition '{action.get('condition')}')")
 
     async def label(self, job: dict[str, Any], action: dict[str, Any]) -> Outcome:
         text = _TAGS.sub("", expand(str(action.get("label") or ""), self.hook_data(job, action), "")).strip()

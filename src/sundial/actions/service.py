@@ -1,7 +1,7 @@
 """The actions service: web hooks, e-mail, channels and the job action runner, wired once.
 
 Built by `sundial.app` after the other services and registered in the job manager's
-condition hooks. Secrets for web hooks come from a pluggable source (`set_secret_source`)
+condition hooks and suspend gate. Secrets for web hooks come from a pluggable source (`set_secret_source`)
 so the vault can provide `{{ secrets.NAME }}` without this package knowing its internals.
 """
 
@@ -40,6 +40,7 @@ class ActionService:
             text_templates=templates if isinstance(templates, dict) else None)
         self.runner = ActionRunner(self)
         services.jobs.condition_hooks.append(self.runner.on_condition)
+        services.jobs.suspend_gate = self.runner.suspender.gate
 
     def set_secret_source(self, source: SecretSource) -> None:
         """Plug in `{{ secrets.NAME }}` for saved hooks: `await source(hook_id)` -> {name: value}."""

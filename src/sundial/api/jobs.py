@@ -144,7 +144,7 @@ async def get_active_jobs(call: Call, p: ActiveParams) -> dict[str, Any]:
     """Running, queued and delayed jobs visible to the caller; other keys filter exactly."""
     declared = {"offset", "limit", "sort_by", "sort_dir"}
     filters = {k: v for k, v in p.fields_set().items() if k not in declared}
-    rows = [j for j in call.services.jobs.active.values() if _job_visible(call, j)
+    rows = [j for j in call.services.jobs.active_jobs() if _job_visible(call, j)
             and all(str(j.get(k)) == str(v) for k, v in filters.items())]
     rows.sort(key=lambda j: (j.get(p.sort_by) is None, j.get(p.sort_by) or 0) if p.sort_by in ("started", "now")
               else str(j.get(p.sort_by, "")), reverse=p.sort_dir < 0)
@@ -164,6 +164,37 @@ async def abort_job(call: Call, p: JobIdParams) -> dict[str, Any]:
     who = (f"API Key: {call.user.record.get('title', '')}" if call.user.kind == "api_key"
            else f"user: {call.user.username}")
     await call.services.jobs.abort(p.id, f"Manually aborted by {who}")
+    return {"code": 0}
+
+
+class ResumeParams(JobIdParams):
+    params: dict[str, Any] | None = None
+    redirect: str | None = Field(default=None, max_length=128, pattern=r"^\w+$")
+
+
+@router.verb("resume_job", ResumeParams, privilege="run_jobs")
+async def resume_job(call: Call, p: ResumeParams) -> dict[str, Any]:
+    """Let a job held by a suspend action go on; `params` are merged into the job's params."""
+    services = call.services
+    job = services.jobs.active.get(p.id)
+    if job is None:
+        raise ApiError("job", f"Job not found or is no longer active: {p.id}")
+    if not _job_visible(call, job):
+        raise ApiError("access", "You do not have the required account privileges to access this job.")
+    if not job.get("suspended"):
+        raise ApiError("job", f"Job is not suspended: {p.id}")
+    if p.redirect and not isinstance(job.get("workflow"), dict):
+        raise ApiError("api", f"Job is not part of a workflow, so it cannot be redirected: {p.id}")
+    params = dict(p.params or {})
+    if params and not call.user.is_admin:
+        plugin = services.lists["plugins"].get(str(job.get("plugin") or "")) or {}
+        locked = {d.get("id") for d in plugin.get("params") or [] if isinstance(d, dict) and d.get("locked")}
+        params = {k: v for k, v in params.items() if k not in locked}  # locked: admins only (plugins spec §3)
+    who = (f"API Key: {call.user.record.get('title', '')}" if call.user.kind == "api_key"
+           else f"user: {call.user.username}")
+    if services.actions is None or not await services.actions.runner.suspender.resume(p.id, params,
+                                                                                      p.redirect or "", who):
+        raise ApiError("job", f"Job is not suspended: {p.id}")
     return {"code": 0}
 
 
