@@ -129,7 +129,8 @@ def build_services(config: Config, logs: LogManager) -> Services:
     services.actions.set_secret_source(vault.web_hook_secrets)
     services.scheduler = SchedulerService(
         config=config, storage=storage, lists=lists, state=state, launcher=services.launcher, jobs=jobs,
-        activity=activity, log=logs.logger("Scheduler"), is_primary=lambda: services.is_primary())
+        activity=activity, log=logs.logger("Scheduler"), is_primary=lambda: services.is_primary(),
+        plugin_secrets=lambda plugin_id: vault.secrets_for("plugins", plugin_id))
     _test_only_not_primary(services)
     services.fleet = FleetService(services)
     jobs.fleet = services.fleet  # jobs dispatch to satellites through the hub

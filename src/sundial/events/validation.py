@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sundial.plugins.params import ParamError, reserved_override, validate_definitions, validate_values
@@ -63,9 +63,23 @@ def validate_event(event: dict[str, Any], *, categories: Lookup, plugins: Lookup
     validate_limits(event.get("limits") or [])
     validate_actions(event.get("actions") or [])
     try:
-        validate_triggers(event.get("triggers") or [], ValidationContext(scheduler_plugins=scheduler_plugins))
+        validate_triggers(event.get("triggers") or [], ValidationContext(
+            scheduler_plugins=scheduler_plugins, check_plugin_params=_scheduler_params_check(plugins)))
     except TriggerError as exc:
         raise EventError(exc.description) from None
+
+
+def _scheduler_params_check(plugins: Lookup) -> Callable[[str, Mapping[str, Any]], str | None]:
+    """A plugin trigger's params must satisfy its scheduler plugin's parameter rules."""
+    def check(plugin_id: str, params: Mapping[str, Any]) -> str | None:
+        plugin = plugins(plugin_id) or {}
+        try:
+            validate_values(plugin.get("params") or [], dict(params))
+        except ParamError as exc:
+            return str(exc)
+        return None
+
+    return check
 
 
 def _check_basics(event: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,15 @@ from sundial.scheduler.planner import (
     overrides_for,
     shape_job,
 )
+from sundial.scheduler.plugins import (
+    Decision,
+    Deferred,
+    PluginSettings,
+    SecretSource,
+    TriggerPlugins,
+    plugin_trigger,
+    trigger_item,
+)
 from sundial.scheduler.timing import MINUTE, as_zone
 from sundial.scheduler.triggers import Launch
 from sundial.state import StateService
@@ -66,6 +75,13 @@ CHUNK_ENV = "SUNDIAL_SCHEDULER_CHUNK"  # tests: small chunks to crash between th
 FAULT_ENV = "SUNDIAL_FAULT_INJECT"  # tests: "scheduler:<step>" ends the process there (as vault/faults.py)
 MAX_SPREAD_SECONDS = 1.0
 DEFAULT_MAX_CATCHUP = 1000
+
+
+Warnings = Sequence[tuple[str, dict[str, Any]]]  # activity "warning" entries: (description, payload)
+
+
+async def _no_secrets(plugin_id: str) -> dict[str, str]:
+    return {}
 
 
 class _Paused(Exception):
@@ -83,6 +99,7 @@ class TickStats:
     refused: int = 0
     duplicates: int = 0
     deferred: int = 0
+    refused_by_plugin: int = 0
     replayed: int = 0
     plan_s: float = 0.0
     stored_s: float = 0.0
@@ -91,7 +108,8 @@ class TickStats:
     def summary(self) -> dict[str, Any]:
         skews = sorted(self.skews)
         return {"minute": self.minute, "planned": self.planned, "stored": self.stored, "refused": self.refused,
-                "duplicates": self.duplicates, "deferred": self.deferred, "replayed": self.replayed,
+                "duplicates": self.duplicates, "deferred": self.deferred,
+                "refused_by_plugin": self.refused_by_plugin, "replayed": self.replayed,
                 "adopted": len(skews), "plan_s": round(self.plan_s, 4), "stored_s": round(self.stored_s, 4),
                 "last_adopt_s": round(skews[-1], 4) if skews else None,
                 "skew_p50_s": round(statistics.median(skews), 4) if skews else None,
@@ -109,7 +127,8 @@ class _Batch:
 class SchedulerService:
     def __init__(self, *, config: Config, storage: Storage, lists: dict[str, ConfigList], state: StateService,
                  launcher: Launcher, jobs: JobManager, activity: ActivityLog, log: Logger,
-                 is_primary: Callable[[], bool] = lambda: True, clock: SchedulerClock | None = None) -> None:
+                 is_primary: Callable[[], bool] = lambda: True, clock: SchedulerClock | None = None,
+                 plugin_secrets: SecretSource | None = None) -> None:
         self.config = config
         self.storage = storage
         self.lists = lists
@@ -127,7 +146,10 @@ class SchedulerService:
         self._live = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._tick_lock = asyncio.Lock()
-        self._plugin_warned: set[str] = set()
+        self.trigger_plugins = TriggerPlugins(
+            plugins=lists["plugins"].get, secrets_for=plugin_secrets or _no_secrets,
+            active_jobs=lambda: list(jobs.active.values()),
+            log_error=lambda message: log.error("scheduler", message), to_real=self.clock.to_real)
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -226,15 +248,24 @@ class SchedulerService:
     # -- storing ----------------------------------------------------------------------------
     async def _store(self, plan: TickPlan, stats: TickStats) -> None:
         """Store the minute chunk by chunk; hand its jobs over once all are durable (or on failure,
-        those that are), so a big minute is not slowed by the job manager working in between."""
-        launches = [due for due in plan.due if not self._deferred_to_plugin(due, stats)]
+        those that are), so a big minute is not slowed by the job manager working in between.
+
+        Launches a scheduler plugin must approve come last: the other jobs are handed over
+        first, then the plugins run, and the approved jobs form the minute's final chunk, which
+        also moves the cursor -- so a crash while a plugin runs re-asks it, and never loses or
+        doubles a launch (slots recognise what was stored before)."""
+        deferred = [due for due in plan.due if due.launch.plugin_decides]
+        launches = [due for due in plan.due if not due.launch.plugin_decides]
+        stats.deferred = len(deferred)
         size = chunk_size()
-        chunks = [launches[i:i + size] for i in range(0, len(launches), size)] or [[]]
+        chunks = [launches[i:i + size] for i in range(0, len(launches), size)]
+        if not deferred and not chunks:
+            chunks = [[]]
         note = self._gap_note(plan)
         stored: list[dict[str, Any]] = []
         try:
             for index, chunk in enumerate(chunks):
-                batch = _Batch(self._build(chunk, stats), final=index == len(chunks) - 1)
+                batch = _Batch(self._build(chunk, stats), final=not deferred and index == len(chunks) - 1)
                 stored += await self._commit(batch, plan, stats, note)
                 if launches:
                     fault_point("after_commit" if batch.final else "between_chunks")
@@ -242,18 +273,61 @@ class SchedulerService:
         finally:
             stats.stored_s = time.time() - stats.boundary
             self._hand_over(stored, stats)
+        if deferred:
+            await self._store_plugin_launches(deferred, plan, stats, note)
 
-    def _deferred_to_plugin(self, due: Due, stats: TickStats) -> bool:
-        """Scheduler-plugin triggers are not supported yet: say so once per event, launch nothing."""
-        if not due.launch.plugin_decides:
-            return False
-        stats.deferred += 1
-        event_id = str(due.event["id"])
-        if event_id not in self._plugin_warned:
-            self._plugin_warned.add(event_id)
-            self.log.error("scheduler", f"Event {event_id}: scheduler plugin triggers are not supported yet; "
-                                        "its scheduled launches are skipped")
-        return True
+    async def _store_plugin_launches(self, deferred: list[Due], plan: TickPlan, stats: TickStats,
+                                     note: str | None) -> None:
+        """Ask the plugins, then store the approved jobs (and the cursor) as the final chunk."""
+        waiting = self._build_deferred(deferred, stats)
+        decision = await self.trigger_plugins.decide(waiting, self._plugin_settings()) if waiting else Decision()
+        stats.refused_by_plugin = decision.refused
+        items: list[tuple[slots.SlotKey, dict[str, Any] | None]] = []
+        for entry in decision.approved:
+            if self.lists["events"].get(str(entry.due.event["id"])) is None:
+                continue  # deleted while its plugin was deciding
+            items.append((entry.due.key, self._prepare(entry.due, entry.job, stats)))
+        stored: list[dict[str, Any]] = []
+        try:
+            stored = await self._commit(_Batch(items, final=True), plan, stats, note, decision.warnings)
+        finally:
+            self._hand_over(stored, stats)
+
+    def _build_deferred(self, deferred: list[Due], stats: TickStats) -> list[Deferred]:
+        """Jobs for launches a plugin decides: built now, so the plugin sees the job it approves."""
+        zone = self.default_zone()
+        waiting: list[Deferred] = []
+        for due in deferred:
+            own = plugin_trigger(due.event)
+            try:
+                job = self.launcher.build(dict(due.event), overrides_for(due), source="plugin")
+                shape_job(job, due, self.clock.to_real)
+                job["splugin"] = str((own or {}).get("plugin_id") or "")
+                waiting.append(Deferred(due, job, job["splugin"], trigger_item(due, job, zone)))
+            except Exception as exc:  # LaunchError, or a record the builder chokes on: never the tick
+                stats.refused += 1
+                reason = exc.description if isinstance(exc, LaunchError) else repr(exc)
+                self.log.error("scheduler", f"Event {due.event.get('id')}: scheduled launch at "
+                                            f"{due.launch.now} refused: {reason}")
+        return waiting
+
+    def _prepare(self, due: Due, job: dict[str, Any], stats: TickStats) -> dict[str, Any] | None:
+        """The job manager's last check (jobs per minute); a refusal keeps the slot with no job."""
+        try:
+            return self.jobs.prepare(job)
+        except LaunchError as exc:
+            stats.refused += 1
+            self.log.error("scheduler", f"Event {due.event.get('id')}: scheduled launch at "
+                                        f"{due.launch.now} refused: {exc.description}")
+            return None
+
+    def _plugin_settings(self) -> PluginSettings:
+        host = str(self.config.get("local_api_hostname") or "localhost")
+        credentials = self.config.get("default_plugin_credentials.scheduler")
+        return PluginSettings(base_url=f"http://{host}:{self.config.get('WebServer.port')}",
+                              script_folder=self.config.path("temp_dir") / "plugins",
+                              data_root=self.config.home / "data", default_zone=self.default_zone(),
+                              credentials=credentials if isinstance(credentials, dict) else None)
 
     def _build(self, chunk: list[Due], stats: TickStats) -> list[tuple[slots.SlotKey, dict[str, Any] | None]]:
         """Jobs for a chunk; a refused (or unbuildable) launch keeps its slot with no job."""
@@ -271,21 +345,21 @@ class SchedulerService:
                 built.append((due.key, None))
         return built
 
-    async def _commit(self, batch: _Batch, plan: TickPlan, stats: TickStats,
-                      note: str | None) -> list[dict[str, Any]]:
+    async def _commit(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None,
+                      warnings: Warnings = ()) -> list[dict[str, Any]]:
         """One transaction; a concurrent claim of the same slot (unique key) is retried once.
         Returns the jobs stored (slots claimed before by a crashed run are left out)."""
         for attempt in (1, 2):
             try:
-                return await self._commit_once(batch, plan, stats, note)
+                return await self._commit_once(batch, plan, stats, note, warnings)
             except IntegrityError:
                 if attempt == 2:
                     raise
                 self.log.debug(3, "Scheduler slot claimed concurrently; re-checking the chunk")
         return []
 
-    async def _commit_once(self, batch: _Batch, plan: TickPlan, stats: TickStats,
-                           note: str | None) -> list[dict[str, Any]]:
+    async def _commit_once(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None,
+                           warnings: Warnings = ()) -> list[dict[str, Any]]:
         async with self.storage.transaction() as tx:
             if not self.state.scheduler_enabled:
                 raise _Paused
@@ -299,6 +373,8 @@ class SchedulerService:
                 await slots.prune_slots(tx.conn, plan.minute)
                 if note:
                     await self.activity.record(tx, "scheduler_catchup", note, keywords=["scheduler"])
+                for description, payload in warnings:
+                    await self.activity.record(tx, "warning", description, keywords=["scheduler"], **payload)
             tx.after_commit(lambda: self._committed(batch, plan, stats, jobs, len(batch.items) - len(fresh)))
         return jobs
 
