@@ -23,6 +23,7 @@ import orjson
 
 from sundial.actions import channels
 from sundial.actions.email import SUBJECTS, EmailError, custom_message, job_message, job_template, recipients
+from sundial.actions.plugin import run_action_plugin
 from sundial.actions.suspend import Suspender
 from sundial.activity import ClientInfo
 from sundial.events.validation import EventError
@@ -41,7 +42,6 @@ NOT_AVAILABLE = {
     "ticket": ("ticket", "tickets are not available in this version of Sundial"),
     "store": ("bucket", "storage buckets are not available in this version of Sundial"),
     "fetch": ("bucket", "storage buckets are not available in this version of Sundial"),
-    "plugin": ("plugin", "action plugins are not available in this version of Sundial"),
 }
 FAILURE_CODES = {"email": "email", "web_hook": "webhook", "run_event": "event", "channel": "channel",
                  "disable": "event", "delete": "event", "tag": "tag", "label": "label", "plugin": "plugin",
@@ -145,7 +145,7 @@ class ActionRunner:
         self.handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], Awaitable[Outcome]]] = {
             "email": self.email, "web_hook": self.web_hook, "run_event": self.run_event,
             "channel": self.channel, "disable": self.disable, "delete": self.delete, "tag": self.tag,
-            "label": self.label, "suspend": self.suspend,
+            "label": self.label, "plugin": self.plugin, "suspend": self.suspend,
         }
         self.suspender = Suspender(self)
 
@@ -360,6 +360,22 @@ class ActionRunner:
             record["tags"] = list(dict.fromkeys([*(record.get("tags") or []), *tags]))
 
         return Outcome(0, f"Added tags: {', '.join(tags)}", patch=add)
+
+    async def plugin(self, job: dict[str, Any], action: dict[str, Any]) -> Outcome:
+        """Run an action plugin on the conductor; its last output line may set the result."""
+        plugin_id = str(action.get("plugin_id") or "")
+        plugin = self.services.lists["plugins"].get(plugin_id)
+        if plugin is None:
+            return Outcome("plugin", f"Error: Action Plugin not found: {plugin_id}")
+        if plugin.get("type") != "action":
+            return Outcome("plugin", f"Error: Plugin is not an Action Plugin: {plugin_id}")
+        if not plugin.get("enabled", True):
+            return Outcome("plugin", f"Error: Action Plugin is disabled: {plugin_id}")
+        vault = self.services.vault
+        secrets = await vault.secrets_for("plugins", plugin_id) if vault is not None else {}
+        code, description, details = await run_action_plugin(plugin, self.hook_data(job, action), action,
+                                                             secrets=secrets, config=self.services.config)
+        return Outcome(code, description, details)
 
     async def suspend(self, job: dict[str, Any], action: dict[str, Any]) -> Outcome:
         """Reached only when no gate held the job: suspension happens at a job's start or finish."""
