@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Table, delete, insert, or_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sundial.auth.users import normalize
 from sundial.backup.format import LineError, is_json_line, parse_line
@@ -35,7 +33,7 @@ from sundial.backup.paths import BlobPaths
 from sundial.backup.plan import Action, Counts, Planner, check_secrets
 from sundial.fleet.records import search_columns, stored_copy
 from sundial.jobs.store import row_values
-from sundial.storage.engine import Storage, Tx
+from sundial.storage.engine import Storage, Tx, upsert_insert
 from sundial.storage.schema import activity, config_tables, jobs, records, servers, users
 from sundial.storage.search import normalize_words
 
@@ -224,7 +222,7 @@ class Importer:
                     await tx.conn.execute(_delete_for(action))
 
     async def _upsert_many(self, tx: Tx, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
-        maker = sqlite_insert if self.storage.is_sqlite else pg_insert
+        maker = upsert_insert(self.storage.is_sqlite)
         stmt = maker(table)
         stmt = stmt.on_conflict_do_update(index_elements=[table.c[key]],
                                           set_={name: stmt.excluded[name] for name in rows[0] if name != key})

@@ -10,11 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sundial.fleet.records import Server, search_columns, stored_copy
-from sundial.storage.engine import Storage, Tx
+from sundial.storage.engine import Storage, Tx, upsert_insert
 from sundial.storage.records import delete_record, put_record
 from sundial.storage.schema import servers
 from sundial.storage.search import SearchColumn, SearchIndex, compile_query
@@ -77,7 +75,7 @@ class ServerStore:
     async def upsert(self, tx: Tx, record: Server, *, online: bool) -> None:
         doc = stored_copy(record)
         values = {**search_columns(doc), "online": 1 if online else 0, "doc": doc}
-        maker = sqlite_insert if self.storage.is_sqlite else pg_insert
+        maker = upsert_insert(self.storage.is_sqlite)
         stmt = maker(servers).values(id=doc["id"], **values)
         await tx.conn.execute(stmt.on_conflict_do_update(index_elements=[servers.c.id], set_=values))
 

@@ -12,11 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sundial.scheduler.planner import StateRow
+from sundial.storage.engine import upsert_insert
 from sundial.storage.schema import schedule_slots, schedule_state
 
 LOOP_KEY = "*"  # the loop cursor's row; no event id can be "*"
@@ -68,7 +67,7 @@ async def claim_slots(conn: AsyncConnection, claims: Iterable[tuple[SlotKey, str
 
 
 def _upsert(is_sqlite: bool) -> Any:
-    maker = sqlite_insert if is_sqlite else pg_insert
+    maker = upsert_insert(is_sqlite)
     stmt = maker(schedule_state)
     return stmt.on_conflict_do_update(index_elements=[schedule_state.c.event_id], set_={
         "cursor": stmt.excluded.cursor, "nth": stmt.excluded.nth, "modified": stmt.excluded.modified})

@@ -35,6 +35,21 @@ class Tx:
         self._after_commit.append(callback)
 
 
+def upsert_insert(is_sqlite: bool) -> Any:
+    """The `insert` construct with `on_conflict_do_update` for this engine's dialect.
+
+    Imported on demand: each dialect package costs ~2 MiB and tens of milliseconds, and a
+    conductor only ever talks to one of them.
+    """
+    if is_sqlite:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert
+
+
 def database_url(url: str, sqlite_file: Path) -> str:
     """Normalise a configured URL to its async driver; empty means the embedded SQLite file."""
     if not url:

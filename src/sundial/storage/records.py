@@ -6,11 +6,9 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sundial.storage.engine import Storage, Tx
+from sundial.storage.engine import Storage, Tx, upsert_insert
 from sundial.storage.schema import records
 
 
@@ -25,7 +23,7 @@ async def get_record(conn: AsyncConnection, key: str) -> Any:
 async def put_record(storage: Storage, tx: Tx, key: str, value: Any,
                      expires: float | None = None) -> None:
     """Insert or replace one record (an upsert on both engines)."""
-    maker = sqlite_insert if storage.is_sqlite else pg_insert
+    maker = upsert_insert(storage.is_sqlite)
     stmt = maker(records).values(key=key, value=value, expires=expires)
     stmt = stmt.on_conflict_do_update(index_elements=[records.c.key],
                                       set_={"value": value, "expires": expires})

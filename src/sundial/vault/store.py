@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from sundial.storage.engine import Storage, Tx
+from sundial.storage.engine import Storage, Tx, upsert_insert
 from sundial.storage.records import delete_record, get_record, list_records, put_record
 from sundial.storage.schema import records as records_table
 
@@ -58,7 +55,7 @@ async def write_secret_records(storage: Storage, tx: Tx, items: Mapping[str, dic
     transaction is rolled back.
     """
     rows = [{"key": secret_key_of(sid), "value": record, "expires": None} for sid, record in items.items()]
-    maker = sqlite_insert if storage.is_sqlite else pg_insert
+    maker = upsert_insert(storage.is_sqlite)
     stmt = maker(records_table)
     stmt = stmt.on_conflict_do_update(index_elements=[records_table.c.key],
                                       set_={"value": stmt.excluded.value, "expires": stmt.excluded.expires})
