@@ -1,6 +1,7 @@
 """Job throughput and latency: N jobs of `true` through run_event on the local satellite.
 
-    .venv/bin/python bench/jobs.py [--jobs 1000] [--concurrency 16] [--sequential 20]
+    .venv/bin/python bench/jobs.py [--jobs 1000] [--concurrency 16] [--sequential 20] [--queued 10000]
+                                   [--events 5000]
 
 Prints accepted jobs/s, completed jobs/s, request-to-completion p50/p99 (server `completed`
 stamp minus the client's submit time), run_event accept p50/p99, and one-at-a-time latency
@@ -8,6 +9,11 @@ on an idle system. Each also gets a breakdown of where a job's time went, as med
 the job records: submit→reply (accept), submit→launch sent (`started`), launch→"Spawned child
 process" and spawn→"Child exited" (the satellite's meta lines, stamped when the conductor got
 them), exit→`completed` (the satellite's finish plus the conductor's final record).
+
+Two phases measure the job manager's bookkeeping at scale (0 skips them): ``--queued N`` accepts
+N jobs into one event's queue behind a running job (max 1 concurrent) and aborts them one by
+one; ``--events N`` creates N events and runs one job of `true` on each, timing the jobs from
+the first submit to the last completion.
 """
 
 from __future__ import annotations
@@ -167,12 +173,87 @@ async def sequential(url: str, headers: dict[str, str], event_id: str, count: in
     print_breakdown(marks)
 
 
+async def gather_limited(concurrency: int, calls: list[Any]) -> list[Any]:
+    """Await zero-argument coroutine factories, at most ``concurrency`` at a time, results in order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(call: Any) -> Any:
+        async with gate:
+            return await call()
+
+    return await asyncio.gather(*(one(c) for c in calls))
+
+
+async def queued_phase(url: str, headers: dict[str, str], count: int, concurrency: int) -> None:
+    """Accept ``count`` jobs into one queue behind a running job, then abort every one of them."""
+    async with httpx.AsyncClient(base_url=url, timeout=120,
+                                 limits=httpx.Limits(max_connections=concurrency + 4)) as client:
+        async def call(verb: str, body: dict[str, Any]) -> dict[str, Any]:
+            data: dict[str, Any] = (await client.post(f"/api/app/{verb}/v1", json=body, headers=headers)).json()
+            if data.get("code") != 0:
+                raise SystemExit(f"{verb} failed: {data}")
+            return data
+
+        event = (await call("create_event", {
+            "title": "bench queue", "enabled": True, "category": "general", "plugin": "shellplug",
+            "targets": ["main"], "algo": "random", "params": {"script": "#!/bin/sh\nsleep 600\n"},
+            "triggers": [{"type": "manual", "enabled": True}],
+            "limits": [{"type": "job", "enabled": True, "amount": 1},
+                       {"type": "queue", "enabled": True, "amount": count}]}))["event"]["id"]
+        blocker = (await call("run_event", {"id": event}))["id"]
+        began = time.time()
+        ids = [r["id"] for r in await gather_limited(concurrency, [
+            lambda: call("run_event", {"id": event}) for _ in range(count)])]
+        accepted = time.time()
+        queued = (await call("get_event", {"id": event}))["queued"]
+        await gather_limited(concurrency, [lambda j=j: call("abort_job", {"id": j}) for j in ids])
+        aborted = time.time()
+        await call("abort_job", {"id": blocker})
+    print(f"queue: {count} jobs accepted into one queue in {accepted - began:.1f} s ({queued} queued), "
+          f"aborted in {aborted - accepted:.1f} s; accept+abort {aborted - began:.1f} s")
+
+
+async def events_phase(url: str, headers: dict[str, str], count: int, concurrency: int) -> None:
+    """One job of `true` on each of ``count`` events: from the first submit to the last completion."""
+    async with httpx.AsyncClient(base_url=url, timeout=120,
+                                 limits=httpx.Limits(max_connections=concurrency + 4)) as client:
+        async def call(verb: str, body: dict[str, Any]) -> dict[str, Any]:
+            data: dict[str, Any] = (await client.post(f"/api/app/{verb}/v1", json=body, headers=headers)).json()
+            if data.get("code") != 0:
+                raise SystemExit(f"{verb} failed: {data}")
+            return data
+
+        made = time.time()
+        events = [r["event"]["id"] for r in await gather_limited(concurrency, [lambda i=i: call("create_event", {
+            "title": f"bench many {i}", "enabled": True, "category": "general", "plugin": "shellplug",
+            "targets": ["main"], "algo": "random", "params": {"script": SCRIPT},
+            "triggers": [{"type": "manual", "enabled": True}]}) for i in range(count)])]
+        began = time.time()
+        ids = {r["id"] for r in await gather_limited(concurrency, [
+            lambda e=e: call("run_event", {"id": e}) for e in events])}
+        accepted = time.time()
+        done: set[str] = set()
+        while len(done) < len(ids) and time.time() - began < 1800:
+            await asyncio.sleep(0.5)
+            rows = (await call("search_jobs", {"query": "source:user", "limit": count * 2 + 100,
+                                               "select": "id"}))["rows"]
+            done = {r["id"] for r in rows} & ids
+    print(f"events: {count} events created in {began - made:.1f} s; one job each: accepted in "
+          f"{accepted - began:.1f} s, all {len(done)} completed {time.time() - began:.1f} s after the first submit")
+
+
 async def main_async(args: argparse.Namespace) -> None:
-    with conductor(local_satellite=True) as (url, pid):
+    with conductor("max_jobs_per_min=0", local_satellite=True) as (url, pid):
         headers, event_id = await prepare(url)
-        await sequential(url, headers, event_id, 5)  # warm-up
-        await sequential(url, headers, event_id, args.sequential)
-        await burst(url, headers, event_id, args.jobs, args.concurrency, pid)
+        if args.sequential:
+            await sequential(url, headers, event_id, 5)  # warm-up
+            await sequential(url, headers, event_id, args.sequential)
+        if args.jobs:
+            await burst(url, headers, event_id, args.jobs, args.concurrency, pid)
+        if args.queued:
+            await queued_phase(url, headers, args.queued, args.concurrency)
+        if args.events:
+            await events_phase(url, headers, args.events, args.concurrency)
         rss = sum(p.memory_info().rss for p in [psutil.Process(pid)]) / 2**20
         print(f"conductor RSS after load: {rss:.0f} MiB")
 
@@ -182,6 +263,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--sequential", type=int, default=20)
+    parser.add_argument("--queued", type=int, default=10000, help="jobs to accept into one queue and abort")
+    parser.add_argument("--events", type=int, default=5000, help="events to run one job of `true` each")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -226,3 +226,37 @@ def test_conductor_killed_mid_job_reattaches_after_restart(tmp_path):
     finally:
         proc.cleanup()
     wait(lambda: not any(_running(pid) for pid in agents), 30, "every local agent to stop with the conductor")
+
+
+def test_a_long_queue_runs_in_order_and_shows_true_positions(node, uid):
+    proc, api = node
+    gate = proc.home / f"{uid}.go"
+    eid = shell_event(api, uid, f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n",
+                      limits=[{"type": "job", "enabled": True, "amount": 1},
+                              {"type": "queue", "enabled": True, "amount": 200}])
+    blocker = run(api, eid)
+    wait(lambda: api.ok("get_job", {"id": blocker})["job"].get("state") == "active", 30, "the first job to run")
+    line = [run(api, eid) for _ in range(199)]
+    urgent = run(api, eid, priority=True)
+    over = run(api, eid)  # the 201st waiting job: the queue (200) is full
+
+    def positions() -> dict[str, int]:
+        rows = api.ok("get_active_jobs", {"event": eid, "limit": 500})["rows"]
+        return {j["id"]: j.get("position") for j in rows if j["state"] == "queued"}
+
+    assert final(api, over)["description"].endswith("and the queue is maxed out.")
+    shown = positions()
+    assert shown[urgent] == 0 and [shown[j] for j in line] == list(range(1, 200))
+    for job_id in (line[0], line[50]):
+        api.ok("abort_job", {"id": job_id})
+    line = [j for j in line if j not in (line[0], line[50])]
+    shown = positions()
+    assert [shown[j] for j in [urgent, *line]] == list(range(1, 199)), "renumbered without gaps, priority first"
+    gate.touch()
+    order = [blocker, urgent, *line]
+    done = wait(lambda: (lambda rows: rows if len(rows) == len(order) else None)(
+        api.ok("search_jobs", {"query": f"event:{eid} code:0", "limit": 500})["rows"]), 120, "the queue to drain")
+    by_id = {j["id"]: j for j in done}
+    assert sorted(order, key=lambda j: by_id[j]["started"]) == order, "priority first, then oldest"
+    spans = [(by_id[j]["started"], by_id[j]["completed"]) for j in order]
+    assert all(later[0] >= earlier[1] - 0.05 for earlier, later in zip(spans, spans[1:], strict=False))

@@ -24,6 +24,7 @@ from sundial.jobs.build import (
     retry_copy,
 )
 from sundial.jobs.logs import JobLogs
+from sundial.jobs.queues import JobIndex
 from sundial.jobs.select import candidates, pick
 from sundial.jobs.store import JobStore
 from sundial.logs import Logger
@@ -81,6 +82,7 @@ class JobManager:
         self.server_data_sink: ServerDataSink | None = None
         self.suspend_gate: SuspendGate | None = None
         self.active: dict[str, dict[str, Any]] = {}
+        self.index = JobIndex()  # queues and running counts per group; every state change goes through it
         self.details: dict[str, dict[str, Any]] = {}
         self._robin: dict[str, int] = {}
         self._timers: dict[str, list[asyncio.TimerHandle]] = {}
@@ -113,6 +115,7 @@ class JobManager:
             job_id = job["id"]
             self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
             self.active[job_id] = job
+            self.index.track(job)
             if job.get("state") in ("active", "starting", "finishing"):
                 job["updated"] = time.time()
                 job["remote"] = False
@@ -135,6 +138,7 @@ class JobManager:
 
     # -- reads -----------------------------------------------------------------------------
     def get_active(self, job_id: str) -> dict[str, Any] | None:
+        self.index.renumber(self.active)
         job = self.active.get(job_id)
         return {**job, **self.details.get(job_id, {})} if job else None
 
@@ -152,11 +156,17 @@ class JobManager:
         except TimeoutError:
             return None
 
+    def active_jobs(self) -> list[dict[str, Any]]:
+        """Every active job (queued and delayed ones too), queue positions up to date."""
+        self.index.renumber(self.active)
+        return list(self.active.values())
+
     def active_for_event(self, event_id: str) -> list[dict[str, Any]]:
-        return [j for j in self.active.values() if j.get("event") == event_id]
+        self.index.renumber(self.active)
+        return [self.active[job_id] for job_id in self.index.event_jobs(event_id)]
 
     def count_on_server(self, server_id: str) -> int:
-        return sum(1 for j in self.active.values() if j.get("server") == server_id and j.get("state") == "active")
+        return self.index.on_server(server_id)
 
     # -- launch ----------------------------------------------------------------------------
     async def accept(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +183,7 @@ class JobManager:
         meta_line(job, f"Job starting: source {job.get('source', 'user')}, event {job.get('event')}")
         server = self._claim(job) if job.get("state") == "ready" and not self._may_suspend(job) else None
         self.active[job_id] = job  # counted by concurrency limits while its row is written
+        self.index.track(job)
         try:
             await self.store.insert(self._record(job))
         except BaseException:
@@ -194,6 +205,7 @@ class JobManager:
         self._clock[job_id] = {"accept": time.monotonic()}
         self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
         self.active[job_id] = job
+        self.index.track(job)
         self._spawn(self._advance(job_id))
 
     def _check_ebrake(self) -> None:
@@ -215,7 +227,7 @@ class JobManager:
             if wait > 0:
                 self._timer(job_id, wait, lambda: self._spawn(self._release_delay(job_id)))
                 return
-            job["state"] = "ready"
+            self._set_state(job, "ready")
             job.pop("until", None)
         if job.get("state") == "ready":
             await self._start(job)
@@ -223,16 +235,14 @@ class JobManager:
     async def _release_delay(self, job_id: str) -> None:
         job = self.active.get(job_id)
         if job is not None and job.get("state") in DELAY_STATES:
-            job["state"] = "ready"
+            self._set_state(job, "ready")
             job.pop("until", None)
             await self._start(job)
 
-    def _similar_running(self, job: dict[str, Any]) -> int:
-        return sum(1 for j in self.active.values()
-                   if j.get("event") == job.get("event") and j.get("state") in ("active", "starting"))
-
-    def _queued_similar(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        return [j for j in self.active.values() if j.get("event") == job.get("event") and j.get("state") == "queued"]
+    def _set_state(self, job: dict[str, Any], state: str, **fields: Any) -> None:
+        """Every state change the manager makes, so the queue index stays true."""
+        job.update(state=state, **fields)
+        self.index.update(job)
 
     async def _start(self, job: dict[str, Any]) -> None:
         """`ready`: concurrency limit, server choice, then persist and send the launch."""
@@ -251,7 +261,7 @@ class JobManager:
         server = self._choose_server(job)
         if server is None:
             return None
-        job.update(state="starting", server=server["id"], groups=list(server.get("groups") or []))
+        self._set_state(job, "starting", server=server["id"], groups=list(server.get("groups") or []))
         if isinstance(server.get("userData"), dict):  # plugins read it as details.serverData
             self.details.setdefault(job["id"], {})["serverData"] = dict(server["userData"])
         job.pop("position", None)
@@ -269,7 +279,7 @@ class JobManager:
         job_limit = first_enabled(job.get("limits") or [], "job")
         if job_limit is None:
             return False
-        return self._similar_running(job) >= float(job_limit.get("amount") or 0) > 0
+        return self.index.running(job) >= float(job_limit.get("amount") or 0) > 0
 
     async def _launch(self, job: dict[str, Any], server: dict[str, Any]) -> None:
         """Send a stored `starting` job to its server (with its secrets) and mark it active."""
@@ -277,7 +287,7 @@ class JobManager:
             return  # aborted while we were writing
         sec = await self.secrets_for(job)
         now = round(time.time(), 3)
-        job.update(state="active", started=now, updated=now, progress=0, remote=True)
+        self._set_state(job, "active", started=now, updated=now, progress=0, remote=True)
         payload = {"job": {k: v for k, v in job.items() if k != "activity"},
                    "details": self.details.get(job["id"], {}), "sec": sec}
         if not self.fleet.send(server["id"], "launch_job", payload):
@@ -304,28 +314,29 @@ class JobManager:
     async def _queue_or_abort(self, job: dict[str, Any], reason: str, retry_ok: bool = False) -> None:
         queue_limit = first_enabled(job.get("limits") or [], "queue")
         amount = float(queue_limit.get("amount") or 0) if queue_limit else 0
-        queued = self._queued_similar(job)
-        if amount > 0 and len([j for j in queued if j["id"] != job["id"]]) < amount:
+        queued = self.index.queued(job) - (job.get("state") == "queued")  # the others in line
+        if amount > 0 and queued < amount:
             if job.get("state") != "queued":
-                job["state"] = "queued"
-                job["position"] = 0 if job.get("priority") else len(queued) + 1
+                self._set_state(job, "queued", position=0 if job.get("priority") else queued + 1)
                 meta_line(job, f"{reason}; job was queued.")
                 await self.store.save(self._record(job))
             return
         suffix = ", and the queue is maxed out." if amount > 0 else "."
         await self._abort_now(job, reason + suffix, retry_ok=retry_ok)
 
-    def _drain_queue(self, event_id: str | None = None) -> None:
-        """A slot or server freed up: start the next queued job of each affected event."""
-        queued = [j for j in self.active.values() if j.get("state") == "queued"
-                  and (event_id is None or j.get("event") == event_id)]
-        queued.sort(key=lambda j: (0 if j.get("priority") else 1, j.get("started", 0)))
-        seen: set[str] = set()
-        for job in queued:
-            if job.get("event") in seen:
+    def _drain_queue(self, key: str | None = None) -> None:
+        """A slot or server freed up: start the next queued job of one group, or of each group
+        (at most one per group per pass), when its group is under the job limit and a server is there."""
+        servers: list[dict[str, Any]] | None = None
+        for group in [key] if key is not None else self.index.waiting_groups():
+            job_id = self.index.next_queued(group)
+            job = self.active.get(job_id) if job_id else None
+            if job is None or self._at_job_limit(job):
                 continue
-            seen.add(str(job.get("event")))
-            job["state"] = "ready"
+            servers = self.fleet.online_servers() if servers is None else servers
+            if not candidates(job.get("targets") or [], servers):
+                continue
+            self._set_state(job, "ready")
             self._spawn(self._start(job))
 
     # -- timers and limits -----------------------------------------------------------------
@@ -419,6 +430,8 @@ class JobManager:
                 details[key] = value
             else:
                 job[key] = value
+        if "state" in update:
+            self.index.update(job)
 
     def _apply_push(self, job: dict[str, Any], push: dict[str, Any]) -> None:
         for key, items in push.items():
@@ -495,13 +508,14 @@ class JobManager:
         await self._finish(job)
 
     async def flush_queue(self, event_id: str) -> int:
-        queued = [j for j in self.active.values() if j.get("event") == event_id and j.get("state") == "queued"]
-        for job in queued:
-            self._forget(job["id"])
-            await self.store.delete(job["id"])
+        queued = [job_id for job_id in self.index.event_jobs(event_id) if self.active[job_id].get("state") == "queued"]
+        for job_id in queued:
+            self._forget(job_id)
+            await self.store.delete(job_id)
         return len(queued)
 
     def _forget(self, job_id: str) -> None:
+        self.index.untrack(job_id)
         self.active.pop(job_id, None)
         self.details.pop(job_id, None)
         self._clock.pop(job_id, None)
@@ -535,6 +549,7 @@ class JobManager:
         if job_id in self._finishing or job_id not in self.active:
             return
         self._finishing.add(job_id)
+        group = self.index.key_of(job_id)
         try:
             if await self._held(job, lambda: self._completion_preview(job), then_state="complete"):
                 return
@@ -554,7 +569,8 @@ class JobManager:
                 self._spawn(self.launcher(retry))
             self._apply_side_effects(record)
             self._fire(record, completion_conditions(record))
-            self._drain_queue(str(job.get("event")))
+            if group is not None:
+                self._drain_queue(group)
         finally:
             self._finishing.discard(job_id)
 
@@ -571,7 +587,7 @@ class JobManager:
         if not job.get("suspended") and not await self.suspend_gate(job, conditions()):
             return False
         if then_state:
-            job["state"] = then_state
+            self._set_state(job, then_state)
         if job["id"] in self.active:
             await self.store.save(self._record(job))
         return True
