@@ -150,12 +150,43 @@ def test_hang_times_out_and_leaves_no_process(world: dict[str, Any], uid: str, t
 
 def test_unusable_plugins_fail_clearly(world: dict[str, Any], uid: str) -> None:
     admin = world["admin"]
-    cases = [("nosuch", "Error: Action Plugin not found: nosuch"),
-             ("shellplug", "Error: Plugin is not an Action Plugin: shellplug"),
-             ("offplug", "Error: Action Plugin is disabled: offplug")]
-    for index, (plugin_id, description) in enumerate(cases):
-        result = run_action(admin, f"{uid}{index}", plugin_action("ok", plugin_id))["actions"][0]
-        assert (result["code"], result["description"]) == ("plugin", description)
+    result = run_action(admin, uid, plugin_action("ok", "offplug"))["actions"][0]
+    assert (result["code"], result["description"]) == ("plugin", "Error: Action Plugin is disabled: offplug")
+    admin.ok("create_plugin", {"id": uid, "title": "Goes away", "type": "action", "command": "/bin/true"})
+    admin.ok("create_event", {
+        "id": uid + "g", "title": "Gone", "enabled": True, "category": "general", "plugin": "shellplug",
+        "targets": ["main"], "algo": "random", "params": {"script": "true"},
+        "triggers": [{"type": "manual", "enabled": True}],
+        "actions": [{"enabled": True, "condition": "complete", "type": "plugin", "plugin_id": uid}]})
+    admin.ok("delete_plugin", {"id": uid})
+    job_id = admin.ok("run_event", {"id": uid + "g"})["id"]
+    job = wait_for(lambda: (j := admin.ok("get_job", {"id": job_id})["job"]).get("final") and
+                   "code" in j["actions"][0] and j, 30, "the action")
+    assert (job["actions"][0]["code"], job["actions"][0]["description"]) == \
+        ("plugin", f"Error: Action Plugin not found: {uid}")
+    admin.ok("delete_event", {"id": uid + "g"})
+
+
+def test_plugin_actions_are_checked_at_save(world: dict[str, Any], uid: str) -> None:
+    admin = world["admin"]
+    admin.ok("create_plugin", {"id": uid, "title": "Strict", "type": "action", "command": "/bin/true", "params": [
+        {"id": "level", "title": "Level", "type": "text", "required": True, "regex": "^[0-9]+$"}]})
+    event = {"id": uid + "e", "title": "Checked", "enabled": True, "category": "general", "plugin": "shellplug",
+             "targets": ["main"], "algo": "random", "params": {"script": "true"}, "triggers": []}
+    cases = [("nosuch", None, "Malformed action: not an Action Plugin: nosuch"),
+             ("shellplug", None, "Malformed action: not an Action Plugin: shellplug"),
+             (uid, {}, "Malformed action: Missing required parameter: Level"),
+             (uid, {"level": "high"}, "Malformed action: Parameter does not match its pattern: Level"),
+             (uid, "x", "Malformed action: plugin params must be an object")]
+    for plugin_id, params, description in cases:
+        action = {"enabled": True, "condition": "error", "type": "plugin", "plugin_id": plugin_id,
+                  **({"params": params} if params is not None else {})}
+        data = admin.call("create_event", {**event, "actions": [action]})
+        assert (data["code"], data["description"]) == ("api", description), (plugin_id, params)
+    assert admin.call("get_event", {"id": uid + "e"})["code"] != 0  # nothing was stored
+    good = {"enabled": True, "condition": "error", "type": "plugin", "plugin_id": uid, "params": {"level": "3"}}
+    admin.ok("create_event", {**event, "actions": [good]})
+    admin.ok("delete_event", {"id": uid + "e"})
 
 
 @pytest.mark.parametrize(("kind", "code", "missing"), [

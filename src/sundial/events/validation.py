@@ -61,7 +61,7 @@ def validate_event(event: dict[str, Any], *, categories: Lookup, plugins: Lookup
             raise EventError(f"Unknown tag: {tag}")
     _check_fields(event)
     validate_limits(event.get("limits") or [])
-    validate_actions(event.get("actions") or [])
+    validate_actions(event.get("actions") or [], plugins)
     try:
         validate_triggers(event.get("triggers") or [], ValidationContext(
             scheduler_plugins=scheduler_plugins, check_plugin_params=_scheduler_params_check(plugins)))
@@ -173,7 +173,7 @@ def _check_limit_numbers(item: dict[str, Any], kind: str) -> None:
         raise EventError("Malformed limit: day needs a known condition")
 
 
-def validate_actions(actions: list[Any]) -> None:
+def validate_actions(actions: list[Any], plugins: Lookup | None = None) -> None:
     for item in actions:
         if not isinstance(item, dict):
             raise EventError("Malformed action: must be an object")
@@ -182,6 +182,23 @@ def validate_actions(actions: list[Any]) -> None:
         if item.get("type") not in ACTION_TYPES:
             raise EventError(f"Malformed action: unknown type {item.get('type')!r}")
         _check_action_fields(item)
+        if item["type"] == "plugin" and plugins is not None:
+            _check_action_plugin(item, plugins)
+
+
+def _check_action_plugin(item: dict[str, Any], plugins: Lookup) -> None:
+    """A plugin action names an existing action plugin, and its params pass that plugin's rules."""
+    plugin_id = str(item.get("plugin_id"))
+    plugin = plugins(plugin_id)
+    if plugin is None or plugin.get("type") != "action":
+        raise EventError(f"Malformed action: not an Action Plugin: {plugin_id}")
+    params = item.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise EventError("Malformed action: plugin params must be an object")
+    try:
+        validate_values(plugin.get("params") or [], dict(params or {}))
+    except ParamError as exc:
+        raise EventError(f"Malformed action: {exc}") from None
 
 
 def _check_action_fields(item: dict[str, Any]) -> None:
