@@ -66,3 +66,31 @@ def test_start_suspension_then_a_real_run(tmp_path: Path) -> None:
     finally:
         conductor.cleanup()
         smtp.close()
+
+
+@pytest.mark.skipif(not hub_registered(), reason="no satellite hub: no job can run on a satellite")
+def test_a_job_held_at_completion_frees_its_slot(tmp_path: Path) -> None:
+    conductor = ConductorProcess(home=tmp_path / "home", settings={"local_satellite.enabled": True})
+    try:
+        conductor.start()
+        admin = login(conductor.url, "admin", "admin")
+        if first_online_server(admin) is None:
+            pytest.skip("no satellite online (local satellite not connecting)")
+        event = admin.ok("create_event", {
+            "title": "One at a time", "enabled": True, "category": "general", "plugin": "shellplug",
+            "targets": ["main"], "algo": "random", "params": {"script": "#!/bin/sh\nsleep 1\n"},
+            "triggers": [{"type": "manual", "enabled": True}],
+            "limits": [{"type": "job", "enabled": True, "amount": 1}, {"type": "queue", "enabled": True, "amount": 5}],
+            "actions": [{"enabled": True, "condition": "success", "type": "suspend"}]})["event"]
+        first = admin.ok("run_event", {"id": event["id"]})["id"]
+        second = admin.ok("run_event", {"id": event["id"]})["id"]
+        assert get_job(admin, second)["state"] == "queued"
+        for job_id in (first, second):  # the second leaves the queue once the first is held
+            held = wait_for(lambda j=job_id: (job := get_job(admin, j)).get("suspended") and job, 30, "a hold")
+            assert held["state"] == "complete" and held["code"] == 0 and not held.get("final")
+        for job_id in (first, second):
+            admin.ok("resume_job", {"id": job_id})
+            assert wait_for(lambda j=job_id: get_job(admin, j).get("final"), 20, "the finish")
+        admin.close()
+    finally:
+        conductor.cleanup()

@@ -587,9 +587,12 @@ class JobManager:
         if not job.get("suspended") and not await self.suspend_gate(job, conditions()):
             return False
         if then_state:
-            self._set_state(job, then_state)
+            self._set_state(job, then_state)  # out of the running count: a held job keeps no slot
         if job["id"] in self.active:
             await self.store.save(self._record(job))
+            key = self.index.key_of(job["id"])
+            if key is not None:
+                self._drain_queue(key)
         return True
 
     def _completion_preview(self, job: dict[str, Any]) -> list[str]:
