@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import URLPath
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sundial import __version__
@@ -63,12 +64,11 @@ from sundial.seed import recover_admin, seed_first_start
 from sundial.services import Services
 from sundial.state import StateService
 from sundial.storage.engine import Storage, database_url
-from sundial.storage.lists import ConfigList
+from sundial.storage.lists import ConfigList, load_all
 from sundial.storage.migrate import migrate
 from sundial.storage.schema import CONFIG_LISTS
 from sundial.vault.rotation import Quiescer, Rotations
 from sundial.vault.service import VaultService
-from sundial.web.routes import web_routes
 
 ROUTERS: list[VerbRouter] = [misc.router, files.router, users.router, apikeys.router, objects.router, plugins.router,
                              events.router, jobs.router, system.router, webhooks.router, channels.router,
@@ -131,7 +131,6 @@ def build_services(config: Config, logs: LogManager) -> Services:
         config=config, storage=storage, lists=lists, state=state, launcher=services.launcher, jobs=jobs,
         activity=activity, log=logs.logger("Scheduler"), is_primary=lambda: services.is_primary(),
         plugin_secrets=lambda plugin_id: vault.secrets_for("plugins", plugin_id))
-    services.events.state_store = services.scheduler  # update_state ("time machine") edits its rows
     _test_only_not_primary(services)
     services.fleet = FleetService(services)
     jobs.fleet = services.fleet  # jobs dispatch to satellites through the hub
@@ -153,7 +152,7 @@ async def load_services(services: Services) -> None:
     before, after = await migrate(services.storage)
     if before != after:
         services.logger("Storage").debug(2, f"Database schema migrated from {before or 'empty'} to {after}")
-    await asyncio.gather(*(items.load() for items in services.lists.values()))
+    await load_all(services.storage, services.lists.values())
     await services.users.load()
     await services.state.load()
 
@@ -203,7 +202,7 @@ class Conductor:
         self._tasks.append(asyncio.create_task(self.reload()))
 
     async def reload(self) -> None:
-        await asyncio.gather(*(items.load() for items in self.services.lists.values()))
+        await load_all(self.services.storage, self.services.lists.values())
         await self.services.users.load()
         await self.services.vault.reload()
         self.log.debug(2, "Reloaded users and lists from the database (SIGHUP)")
@@ -245,7 +244,7 @@ class Conductor:
             Route("/api/{ns:str}/{name:str}/{rest:path}", _name_guard(dispatcher), methods=methods),
             Route("/health", self.health, methods=["GET", "HEAD"]),
             Route("/files/{key:path}", files.files_endpoint(self.config), methods=["GET", "HEAD"]),
-            *web_routes(self.services),
+            LazyWebRoutes(self.services),  # the web UI's pages and /static
         ]
         app = Starlette(routes=routes, lifespan=self.lifespan, middleware=[Middleware(CorsPreflight)])
         return ApiFront(dispatcher, app)
@@ -268,6 +267,51 @@ def _name_guard(dispatcher: Dispatcher) -> Any:
         return await dispatcher(request)
 
     return endpoint
+
+
+class LazyWebRoutes(BaseRoute):
+    """The web UI's routes, imported and built when the first request gets this far.
+
+    Why: the pages, Jinja2 and the compiled templates cost several MiB and tens of
+    milliseconds at start, and many conductors (API-only, driven by automation) never serve a
+    page. Matching delegates route by route, so the router answers exactly as if the page
+    routes were listed here (full and partial matches, 405s, slash redirects, 404s).
+    """
+
+    _KEY = "sundial.web_route"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._routes: list[BaseRoute] | None = None
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        if self._routes is None:
+            from sundial.web.routes import web_routes
+
+            self._routes = web_routes(self.services)
+        return self._routes
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        partial: tuple[Match, Scope] | None = None
+        for index, route in enumerate(self.routes):
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return match, {**child, self._KEY: index}
+            if match is Match.PARTIAL and partial is None:
+                partial = match, {**child, self._KEY: index}
+        return partial or (Match.NONE, {})
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.routes[scope[self._KEY]].handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        for route in self.routes:
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                pass
+        raise NoMatchFound(name, path_params)
 
 
 class CorsPreflight:

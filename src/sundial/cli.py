@@ -97,6 +97,9 @@ def start(
 
 
 def _run_foreground(config: Config, echo: bool) -> None:
+    from sundial.memory import tune_malloc
+
+    tune_malloc()  # before the imports and threads below allocate (see sundial.memory)
     from sundial.server import serve
 
     generated = ensure_secret_key(config)

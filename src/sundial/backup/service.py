@@ -23,6 +23,7 @@ from sundial.backup.paths import BlobPaths
 from sundial.ids import generate_id
 from sundial.internal_jobs import InternalJobHandle
 from sundial.services import Services
+from sundial.storage.lists import load_all
 from sundial.vault.errors import VaultError
 
 MAINT = "maint"
@@ -166,7 +167,7 @@ class BackupService:
 
 async def reload_after_import(services: Services) -> None:
     """Every in-memory copy of what an import may have written, read again from storage."""
-    await asyncio.gather(*(items.load() for items in services.lists.values()))
+    await load_all(services.storage, services.lists.values())
     await services.users.load()
     await services.state.load()
     await services.vault.reload()

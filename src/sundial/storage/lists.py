@@ -7,9 +7,11 @@ Memory changes only after the database commit, so a failed write leaves both unt
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sundial.storage.engine import Storage, Tx
 from sundial.storage.schema import config_tables
@@ -26,10 +28,14 @@ class ConfigList:
         self._seq: dict[str, int] = {}
         self._last_seq = 0  # taken at insert time, so inserts sharing a transaction still get distinct seqs
 
-    async def load(self) -> None:
-        async with self.storage.read() as conn:
-            rows = (await conn.execute(select(self.table.c.id, self.table.c.seq, self.table.c.doc)
-                                       .order_by(self.table.c.seq))).all()
+    async def load(self, conn: AsyncConnection | None = None) -> None:
+        """Read the list from storage, on `conn` when given (see `load_all`)."""
+        if conn is None:
+            async with self.storage.read() as own:
+                await self.load(own)
+            return
+        rows = (await conn.execute(select(self.table.c.id, self.table.c.seq, self.table.c.doc)
+                                   .order_by(self.table.c.seq))).all()
         self._items = {row.id: row.doc for row in rows}
         self._seq = {row.id: row.seq for row in rows}
         self._last_seq = max(self._seq.values(), default=0)
@@ -84,3 +90,15 @@ class ConfigList:
             self._seq.clear()
 
         tx.after_commit(apply)
+
+
+async def load_all(storage: Storage, lists: Iterable[ConfigList]) -> None:
+    """Load every list over one connection.
+
+    Why not one task per list: 13 concurrent reads open 13 pooled connections (on SQLite, 13
+    driver threads) at start-up for a few milliseconds of work each; one connection is as fast
+    and leaves the pool at its resting size.
+    """
+    async with storage.read() as conn:
+        for items in lists:
+            await items.load(conn)
