@@ -131,6 +131,7 @@ def build_services(config: Config, logs: LogManager) -> Services:
         config=config, storage=storage, lists=lists, state=state, launcher=services.launcher, jobs=jobs,
         activity=activity, log=logs.logger("Scheduler"), is_primary=lambda: services.is_primary(),
         plugin_secrets=lambda plugin_id: vault.secrets_for("plugins", plugin_id))
+    services.events.state_store = services.scheduler  # update_state ("time machine") edits its rows
     _test_only_not_primary(services)
     services.fleet = FleetService(services)
     jobs.fleet = services.fleet  # jobs dispatch to satellites through the hub

@@ -70,7 +70,8 @@ class ObjectStore:
         self._listeners.setdefault(list_name, []).append(listener)
 
     async def create(self, kind: ObjectKind, items: ConfigList, fields: dict[str, Any], *,
-                     username: str, actor: str, client: ClientInfo) -> dict[str, Any]:
+                     username: str, actor: str, client: ClientInfo,
+                     extra: Callable[[Tx], Awaitable[None]] | None = None) -> dict[str, Any]:
         now = time.time()
         doc = {**copy.deepcopy(kind.defaults), **_without_server_fields(fields)}
         doc["id"] = doc.get("id") or generate_id(kind.prefix)
@@ -82,10 +83,13 @@ class ObjectStore:
         async with self.storage.transaction() as tx:
             await items.insert(tx, doc)
             await self._audit(tx, kind, "create", doc, actor, client)
+            if extra is not None:  # a related write that must commit with the object (or not at all)
+                await extra(tx)
         return doc
 
     async def update(self, kind: ObjectKind, items: ConfigList, item_id: str, fields: dict[str, Any], *,
-                     actor: str, client: ClientInfo, bump: bool = True) -> dict[str, Any]:
+                     actor: str, client: ClientInfo, bump: bool = True,
+                     extra: Callable[[Tx], Awaitable[None]] | None = None) -> dict[str, Any]:
         current = items.get(item_id)
         if current is None:
             raise ObjectError(kind.code, f"Failed to update {kind.label.lower()}: Item not found: {item_id}")
@@ -96,6 +100,8 @@ class ObjectStore:
         async with self.storage.transaction() as tx:
             await items.replace(tx, doc)
             await self._audit(tx, kind, "update", doc, actor, client)
+            if extra is not None:
+                await extra(tx)
         return doc
 
     async def delete(self, kind: ObjectKind, items: ConfigList, item_id: str, *, actor: str,

@@ -52,3 +52,27 @@ def test_event_schedule_previews_unsaved_triggers(admin: Api):
 def test_scheduler_status_is_admin_data(admin: Api):
     status = admin.ok("get_scheduler_status")
     assert status["enabled"] is True and status["clock_speed"] == 1 and status["timezone"]
+
+
+def test_crontab_is_saved_as_a_schedule_and_previewed_like_one(admin: Api, uid):
+    """A `crontab` on a schedule trigger is an input form: stored as the timing lists, not kept."""
+    cron = {"type": "schedule", "enabled": True, "crontab": "*/15 9-17 * * mon-fri", "timezone": "UTC",
+            "hours": [3]}  # the expression replaces any lists sent with it
+    event = admin.ok("create_event", {"id": uid, "title": "Cron", **BASE, "triggers": [cron]})["event"]
+    assert event["triggers"] == [{"type": "schedule", "enabled": True, "timezone": "UTC", "minutes": [0, 15, 30, 45],
+                                  "hours": list(range(9, 18)), "weekdays": [1, 2, 3, 4, 5]}]
+    assert admin.ok("get_event", {"id": uid})["event"]["triggers"] == event["triggers"]
+    friday_9 = 1766134800  # 2025-12-19 09:00 UTC, the first run after NOW (Friday 02:29 UTC)
+    rows = admin.ok("get_event_schedule", {"id": uid, "after": NOW, "count": 3})["rows"]
+    assert [row["epoch"] for row in rows] == [friday_9, friday_9 + 900, friday_9 + 1800]
+    preview = admin.ok("get_event_schedule", {"after": NOW, "count": 3, "triggers": [cron]})["rows"]
+    assert [row["epoch"] for row in preview] == [friday_9, friday_9 + 900, friday_9 + 1800]
+    bad = [("61 * * * *", "Malformed trigger entry #1: Invalid crontab expression: cron minute: 61 is out of range"),
+           ("0 0 1 * mon", "Malformed trigger entry #1: Invalid crontab expression: cron runs on days matching "
+                           "day-of-month OR day-of-week"),
+           ("", "Malformed trigger entry #1: Malformed crontab expression (must be a non-empty string)")]
+    for expression, message in bad:
+        data = admin.call("update_event", {"id": uid, "triggers": [{**cron, "crontab": expression}]})
+        assert data["code"] == "api" and data["description"].startswith(message), data
+    assert admin.ok("get_event", {"id": uid})["event"]["triggers"] == event["triggers"]
+    admin.ok("delete_event", {"id": uid})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pydantic import Field
@@ -42,8 +43,27 @@ async def search_activity(call: Call, p: SearchParams) -> dict[str, Any]:
 
 @router.verb("get_global_state", auth=USER)
 async def get_global_state(call: Call, p: Params) -> dict[str, Any]:
-    """Runtime state such as `scheduler.enabled`."""
-    return {"code": 0, "state": call.services.state.state}
+    """Runtime state such as `scheduler.enabled`; admins also see the scheduler's per-event state
+    as `events.<id>` (`cursor` of catch-up events, `nth` countdown)."""
+    state = call.services.state.state
+    scheduler = call.services.scheduler
+    if call.user.is_admin and scheduler is not None:
+        state = {**state, "events": await scheduler.event_states()}
+    return {"code": 0, "state": state}
+
+
+def _event_state_edits(call: Call, changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`events.<id>.cursor|nth` keys, grouped per event: they edit the scheduler's per-event state."""
+    edits: dict[str, dict[str, Any]] = {}
+    for key in [k for k in changes if k.split(".")[0] == "events"]:
+        parts = key.split(".")
+        if len(parts) != 3 or parts[2] not in ("cursor", "nth"):
+            raise ApiError("api", f"Invalid parameter: {key} (event state keys are events.<id>.cursor and "
+                                  "events.<id>.nth)")
+        if call.services.events.get(parts[1]) is None:
+            raise ApiError("api", f"Event not found: {parts[1]}")
+        edits.setdefault(parts[1], {})[parts[2]] = changes.pop(key)
+    return edits
 
 
 @router.verb("update_global_state", auth=ADMIN)
@@ -57,10 +77,23 @@ async def update_global_state(call: Call, p: Params) -> dict[str, Any]:
         if any(part in RESERVED_WORDS or not part for part in parts):
             raise ApiError("api", f"Invalid parameter: {key} (illegal key)")
     services = call.services
-    async with services.storage.transaction() as tx:
-        await services.state.update(tx, changes)
-        for key, value in changes.items():
+    audited = dict(changes)
+    edits = _event_state_edits(call, changes)
+    scheduler = services.scheduler
+    if edits and scheduler is None:
+        raise ApiError("scheduler", "The scheduler is not running on this conductor.")
+    try:
+        checked = {event_id: scheduler.check(edit) for event_id, edit in edits.items()} if scheduler else {}
+    except ValueError as exc:
+        raise ApiError("api", str(exc)) from None
+    guard = scheduler.guard() if checked and scheduler else contextlib.nullcontext()
+    async with guard, services.storage.transaction() as tx:  # between ticks, as update_event does
+        if changes:
+            await services.state.update(tx, changes)
+        if scheduler is not None:
+            for event_id, edit in checked.items():
+                await scheduler.write(tx, event_id, edit)
+        for key, value in audited.items():
             await services.activity.record(tx, "state_update", f"{key} = {value}", client=call.client,
-                                           username=call.user.actor, keywords=[key], key=key,
-                                           value=value)
+                                           username=call.user.actor, keywords=[key], key=key, value=value)
     return {"code": 0}

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from sundial.activity import ClientInfo
 from sundial.events.validation import EventError, lock_params, prepare_event, strip_launch_context, validate_event
 from sundial.objects import ObjectError, ObjectKind, ObjectStore
+from sundial.storage.engine import Tx
 from sundial.storage.lists import ConfigList
 
 EVENT = ObjectKind("events", "event", "Event", "e", "event", exists_message="That Event ID already exists: {id}")
+Extra = Callable[[Tx], Awaitable[None]]
+
+
+class EventStateStore(Protocol):
+    """The scheduler's per-event state (cursor, every-Nth counter), as `update_state` edits it.
+
+    ``check`` raises ValueError (with the message for the caller) before anything is saved;
+    ``write`` runs inside the event's own transaction, under ``guard`` so that a scheduler
+    tick in progress cannot overwrite the edit with what it planned before.
+    """
+
+    def check(self, update: Any) -> Any: ...
+
+    def guard(self) -> AbstractAsyncContextManager[Any]: ...
+
+    async def write(self, tx: Tx, event_id: str, edit: Any) -> None: ...
 
 
 class EventService:
@@ -21,6 +39,7 @@ class EventService:
         self.events = lists["events"]
         self.active_count: Callable[[str], int] = lambda event_id: 0
         self.on_refused: Callable[[str, str], None] = lambda event_id, reason: None  # set to a logger at wiring
+        self.state_store: EventStateStore | None = None  # the scheduler, set at wiring
         objects.add_delete_guard("categories", self._category_in_use)
 
     async def _category_in_use(self, category: dict[str, Any]) -> str | None:
@@ -47,13 +66,18 @@ class EventService:
 
         event = strip_launch_context(copy.deepcopy(fields))
         event.setdefault("id", generate_id("e"))
+        edit = self._state_edit(event)
         if not is_admin:
             lock_params(event, self.lists["plugins"].get(str(event.get("plugin"))), None)
         self._validate(event)
         doc = prepare_event(event, event["id"])
-        doc.pop("update_state", None)
+
+        async def save(extra: Extra | None) -> dict[str, Any]:
+            return await self.objects.create(EVENT, self.events, doc, username=username, actor=actor, client=client,
+                                             extra=extra)
+
         try:
-            return await self.objects.create(EVENT, self.events, doc, username=username, actor=actor, client=client)
+            return await self._with_state(str(doc["id"]), edit, save)
         except ObjectError as exc:
             raise EventError(exc.description, exc.code) from None
 
@@ -63,13 +87,43 @@ class EventService:
         if current is None:
             raise EventError(f"Event not found: {event_id}", "event")
         changes = strip_launch_context(copy.deepcopy(fields))
-        changes.pop("update_state", None)
+        edit = self._state_edit(changes)
         merged = {**copy.deepcopy(current), **changes}
         if not is_admin:
             lock_params(merged, self.lists["plugins"].get(str(merged.get("plugin"))), current)
         self._validate(merged)
         doc = prepare_event(merged, event_id)
-        return await self.objects.update(EVENT, self.events, event_id, doc, actor=actor, client=client)
+
+        async def save(extra: Extra | None) -> dict[str, Any]:
+            return await self.objects.update(EVENT, self.events, event_id, doc, actor=actor, client=client,
+                                             extra=extra)
+
+        return await self._with_state(event_id, edit, save)
+
+    def _state_edit(self, fields: dict[str, Any]) -> Any:
+        """Take `update_state` out of the fields (it is never stored on the event) and check it."""
+        if "update_state" not in fields:
+            return None
+        raw = fields.pop("update_state")
+        if raw is None or self.state_store is None:
+            return None
+        try:
+            return self.state_store.check(raw)
+        except ValueError as exc:
+            raise EventError(str(exc)) from None
+
+    async def _with_state(self, event_id: str, edit: Any,
+                          save: Callable[[Extra | None], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Save the event; with a state edit, write it in the same transaction, between ticks."""
+        store = self.state_store
+        if edit is None or store is None:
+            return await save(None)
+
+        async def write(tx: Tx) -> None:
+            await store.write(tx, event_id, edit)
+
+        async with store.guard():
+            return await save(write)
 
     async def apply_job_changes(self, event_id: str, update: dict[str, Any] | None, delete: bool,
                                 actor: str) -> None:

@@ -15,6 +15,9 @@ Rules (docs/scheduler.md "After downtime"):
   always finished).
 * A catch-up event that cannot run (disabled, category or plugin disabled, no launcher
   triggers) freezes its own cursor and replays from there once it can run again.
+* A catch-up event's own cursor may also be set by ``update_state`` (the time machine):
+  moved back, the minutes after it are owed again (slots already launched are not launched
+  twice, see the service); moved ahead, the event waits until the clock passes it.
 * No event replays more than ``max_catchup`` scheduled minutes in one tick: the newest
   ones are kept and the rest are reported as dropped.
 * Minutes are found by jumping from one hit to the next (EventPlan.next_launches), never
@@ -194,6 +197,8 @@ class TickPlanner:
             if entry.catchup and row.cursor is None:
                 tick.changes[event_id] = StateRow(context.loop_cursor, row.nth)  # freeze where it stopped
             return
+        if entry.catchup and row.cursor is not None and row.cursor >= context.minute:
+            return  # the time machine moved this event's cursor ahead: nothing runs until it passes
         minutes, truncated = self._minutes_for(entry, row, context)
         if truncated:
             tick.truncated.append(event_id)

@@ -64,10 +64,11 @@ from sundial.scheduler.plugins import (
     plugin_trigger,
     trigger_item,
 )
+from sundial.scheduler.state_edit import StateEdit, parse_state_edit
 from sundial.scheduler.timing import MINUTE, as_zone
-from sundial.scheduler.triggers import Launch
+from sundial.scheduler.triggers import Launch, is_enabled
 from sundial.state import StateService
-from sundial.storage.engine import Storage
+from sundial.storage.engine import Storage, Tx
 from sundial.storage.lists import ConfigList
 
 CHUNK = 2000  # launches per transaction: a big minute commits in a few batches
@@ -441,6 +442,45 @@ class SchedulerService:
                 reason = exc.description if isinstance(exc, LaunchError) else repr(exc)
                 self.log.error("scheduler", f"Event {event.get('id')}: startup launch refused: {reason}")
 
+    # -- per-event state: the "time machine" (update_state) and its display ---------------------
+    def check(self, update: Any) -> StateEdit:
+        """Validate an ``update_state`` object (StateEditError, a ValueError, when refused)."""
+        return parse_state_edit(update)
+
+    def guard(self) -> asyncio.Lock:
+        """Held while an edit is written, so a tick never stores state it planned before the edit."""
+        return self._tick_lock
+
+    async def write(self, tx: Tx, event_id: str, edit: StateEdit) -> None:
+        """Apply an edit to the event's stored row inside the caller's transaction."""
+        row = edit.apply(await slots.event_row(tx.conn, event_id))
+        await slots.put_event_row(tx.conn, self.storage.is_sqlite, event_id, row)
+
+        def remember() -> None:
+            if row.empty:
+                self.event_state.pop(event_id, None)
+            else:
+                self.event_state[event_id] = row
+
+        tx.after_commit(remember)
+
+    async def event_states(self) -> dict[str, dict[str, int]]:
+        """``{event id: {cursor?, nth?}}`` as stored (any conductor may answer, so read the database).
+
+        A catch-up event with no cursor of its own follows the loop cursor, so that is its cursor.
+        """
+        async with self.storage.read() as conn:
+            loop, rows = await slots.load_state(conn)
+        states: dict[str, dict[str, int]] = {}
+        for event in self.lists["events"].all():
+            event_id = str(event.get("id"))
+            row = rows.get(event_id, StateRow())
+            cursor = row.cursor if row.cursor is not None else (loop if _has_catchup(event) else None)
+            state = {key: value for key, value in (("cursor", cursor), ("nth", row.nth)) if value is not None}
+            if state:
+                states[event_id] = state
+        return states
+
     # -- settings and previews --------------------------------------------------------------
     def default_zone(self) -> str:
         return str(self.config.get("tz") or "") or host_timezone()
@@ -505,6 +545,10 @@ def _local(epoch: float, trigger: Mapping[str, Any], default_zone: str) -> str:
         return datetime.fromtimestamp(epoch, as_zone(str(zone or default_zone))).isoformat()
     except Exception:
         return datetime.fromtimestamp(epoch).isoformat()
+
+
+def _has_catchup(event: Mapping[str, Any]) -> bool:
+    return any(is_enabled(t) and t.get("type") == "catchup" for t in event.get("triggers") or [])
 
 
 def _startup_due(event: Mapping[str, Any], trigger: Mapping[str, Any], now: float) -> Due:

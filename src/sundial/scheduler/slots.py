@@ -99,3 +99,19 @@ async def slots_of(conn: AsyncConnection, event_id: str | None = None,
         query = query.where(schedule_slots.c.event_id == event_id)
     rows = await conn.execute(query.order_by(schedule_slots.c.slot, schedule_slots.c.event_id))
     return [dict(row._mapping) for row in rows]
+
+
+async def event_row(conn: AsyncConnection, event_id: str) -> StateRow:
+    """One event's stored state (empty when it has none)."""
+    row = (await conn.execute(select(schedule_state.c.cursor, schedule_state.c.nth)
+                              .where(schedule_state.c.event_id == event_id))).first()
+    return StateRow() if row is None else StateRow(None if row.cursor is None else int(row.cursor), row.nth)
+
+
+async def put_event_row(conn: AsyncConnection, is_sqlite: bool, event_id: str, row: StateRow) -> None:
+    """Store (or, when empty, delete) one event's state; the loop cursor is left alone."""
+    if row.empty:
+        await conn.execute(delete(schedule_state).where(schedule_state.c.event_id == event_id))
+        return
+    await conn.execute(_upsert(is_sqlite), [{"event_id": event_id, "cursor": row.cursor, "nth": row.nth,
+                                             "modified": time.time()}])

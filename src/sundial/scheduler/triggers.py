@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError, available_timezones
 
+from sundial.scheduler.cron import CronError, cron_to_timing
 from sundial.scheduler.timing import (
     FIELDS,
     MINUTE,
@@ -179,7 +180,27 @@ def _check_timezone(trigger: Mapping[str, Any], prefix: str, context: Validation
         raise TriggerError("api", f"{prefix}: Unknown timezone: {text}")
 
 
+def _crontab_fields(trigger: Mapping[str, Any], prefix: str) -> dict[str, Any] | None:
+    """A ``crontab`` expression given on a schedule trigger, as the timing lists it stands for.
+
+    The spec stores every schedule as lists (the UI's crontab preset is saved as a schedule),
+    so an expression is only an input form: it replaces the lists and is not kept.
+    """
+    if "crontab" not in trigger:
+        return None
+    expression = trigger["crontab"]
+    if not isinstance(expression, str) or not expression.strip():
+        raise TriggerError("api", f"{prefix}: Malformed crontab expression (must be a non-empty string)")
+    try:
+        return cron_to_timing(expression).to_dict()
+    except CronError as exc:
+        raise TriggerError("api", f"{prefix}: Invalid crontab expression: {exc}") from None
+
+
 def _check_schedule(trigger: Mapping[str, Any], prefix: str, context: ValidationContext) -> None:
+    from_cron = _crontab_fields(trigger, prefix)
+    if from_cron is not None:
+        trigger = {**{k: v for k, v in trigger.items() if k not in _FIELD_LIMITS}, **from_cron}
     _check_schedule_fields(trigger)
     _check_timezone(trigger, prefix, context)
     impossible = never_matches(Timing.from_mapping(trigger))
@@ -359,7 +380,12 @@ def magic_token(key: str, event_id: str) -> str:
 def _normalise_entry(trigger: Mapping[str, Any], event_id: str) -> dict[str, Any]:
     entry = copy.deepcopy(dict(trigger))
     kind = entry.get("type")
-    if kind == "single":
+    if kind == "schedule" and "crontab" in entry:
+        expression = entry.pop("crontab")
+        for name in _FIELD_LIMITS:
+            entry.pop(name, None)
+        entry.update(cron_to_timing(str(expression)).to_dict())
+    elif kind == "single":
         entry["epoch"] = floor_to_minute(entry["epoch"])
     elif kind in ("range", "blackout"):
         for edge in ("start", "end"):
