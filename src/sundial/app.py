@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound, Route, WebSocketRo
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sundial import __version__
+from sundial.actions.daily import DailyCounters
 from sundial.actions.service import ActionService
 from sundial.activity import ActivityLog
 from sundial.api import (
@@ -109,6 +110,7 @@ def build_services(config: Config, logs: LogManager) -> Services:
     user_service = UserService(storage, config)
     objects_store = ObjectStore(storage, activity)
     jobs = build_job_manager(config, logs, storage, lists)
+    jobs.daily = daily = DailyCounters(storage)
     state = StateService(storage)
     vault = VaultService(config, storage, lists["secrets"], activity, use_log=logs.logger("Secret"),
                          log=logs.logger("Vault"))
@@ -122,7 +124,7 @@ def build_services(config: Config, logs: LogManager) -> Services:
         events=EventService(objects_store, lists), jobs=jobs,
         launcher=Launcher(jobs, lists, dict(config.get("job_env") or {})),
         vault=vault, internal_jobs=internal_jobs,
-        rotations=Rotations(vault, internal_jobs, quiescer, logs.logger("Vault")),
+        rotations=Rotations(vault, internal_jobs, quiescer, logs.logger("Vault")), daily=daily,
         hostname=host_id(config), started=time.time())
     jobs.secrets_for = lambda job: vault.job_secrets(job, jobs.get_active)
     services.actions = ActionService(services)  # registers the job action runner

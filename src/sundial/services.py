@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sundial.actions.daily import DailyCounters
 from sundial.activity import ActivityLog
 from sundial.auth.accounts import Accounts
 from sundial.auth.apikeys import ApiKeyService
@@ -52,6 +53,7 @@ class Services:
     vault: VaultService  # secrets, the key in force, rotation hooks
     internal_jobs: InternalJobs
     rotations: Rotations  # both key-rotation front ends
+    daily: DailyCounters  # today's counters: job stats, `day` limits, daily caps of hooks/channels/e-mail
     hostname: str
     started: float
     is_primary: Callable[[], bool] = lambda: True

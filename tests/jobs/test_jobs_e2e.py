@@ -260,3 +260,49 @@ def test_a_long_queue_runs_in_order_and_shows_true_positions(node, uid):
     assert sorted(order, key=lambda j: by_id[j]["started"]) == order, "priority first, then oldest"
     spans = [(by_id[j]["started"], by_id[j]["completed"]) for j in order]
     assert all(later[0] >= earlier[1] - 0.05 for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_daily_stats_count_conditions_and_day_limits_refuse_automatic_launches(node, uid):
+    proc, api = node
+    limited = shell_event(api, uid, "#!/bin/sh\necho counted\n",
+                          limits=[{"type": "day", "enabled": True, "condition": "complete", "amount": 2}])
+    parent = shell_event(api, uid + "p", "#!/bin/sh\ntrue\n", actions=[
+        {"enabled": True, "condition": "complete", "type": "run_event", "event_id": limited}])
+
+    def via_action() -> tuple[dict[str, Any], str]:
+        """Run the parent; its completion action launches the limited event (source `action`)."""
+        job_id = run(api, parent)
+        record = wait(lambda: (lambda j: j if "code" in (j.get("actions") or [{}])[0] else None)(
+            api.ok("get_job", {"id": job_id})["job"]), 60, "the parent's run_event action")
+        children = [c["id"] for c in record.get("jobs") or [] if c.get("reason") == "action"]
+        if children:
+            final(api, children[0])
+        return record["actions"][0], children[0] if children else ""
+
+    def today(event_id: str) -> dict[str, int]:
+        day = api.ok("dash_stats")["stats"]["day"]
+        return day.get("events", {}).get(event_id, {})
+
+    launched = [via_action() for _ in range(2)]
+    assert [a["code"] for a, _ in launched] == [0, 0]
+    assert today(limited) == {"job_start": 2, "job_complete": 2, "job_success": 2}
+    day = api.ok("dash_stats")["stats"]["day"]
+    assert day["job_complete"] >= 4 and day["servers"]["local"]["job_success"] >= 4
+    assert day["categories"]["general"]["job_start"] >= 4 and day["plugins"]["shellplug"]["job_complete"] >= 4
+    assert day["groups"]["main"]["job_complete"] >= 4
+    refused, child = via_action()
+    assert refused["code"] == "event" and "Daily limit has been reached" in refused["description"] and not child
+    assert today(limited)["job_complete"] == 2, "a refused launch leaves no job and counts nothing"
+
+    manual = final(api, run(api, limited))  # manual runs are not held by day limits
+    assert manual["code"] == 0 and today(limited)["job_complete"] == 3
+    api.ok("delete_job", {"id": launched[0][1]})
+    api.ok("delete_job", {"id": launched[1][1]})
+    assert today(limited) == {"job_start": 3, "job_complete": 1, "job_success": 1}
+    again, child = via_action()
+    assert again["code"] == 0 and child and today(limited)["job_complete"] == 2
+
+    proc.stop()
+    proc.start()
+    wait(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite after the restart")
+    assert today(limited) == {"job_start": 4, "job_complete": 2, "job_success": 2}, "kept across a restart"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sundial.actions.daily import DailyCounters
 from sundial.actions.email import EmailError, Mailer, Message
 from sundial.actions.hookdata import DEFAULT_HOSTNAME_STRIP, SiteInfo, job_hook_data
 from sundial.actions.runner import ActionRunner
@@ -26,7 +25,7 @@ class ActionService:
         self.services = services
         config = services.config
         self.outbound = outbound or Outbound.from_config(config.get("airgap"))
-        self.counters = DailyCounters(services.storage)
+        self.counters = services.daily  # shared with the job stats; loaded and flushed by the job manager
         self.web_hooks = WebHooks(services.list("web_hooks"), self.outbound, self.counters,
                                   services.logger(LOG_COMPONENT), config.get("web_hook_custom_opts") or {})
         self.mailer = Mailer(config.get("mail_settings") or {}, str(config.get("email_from") or "admin@localhost"),

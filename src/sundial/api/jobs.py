@@ -216,6 +216,7 @@ async def delete_job(call: Call, p: JobIdParams) -> dict[str, Any]:
     if not _job_visible(call, record):
         raise ApiError("access", "You do not have the required account privileges to access this job.")
     await services.jobs.store.delete(p.id)
+    services.jobs.uncount(record)  # a job completed today leaves today's stats
     services.jobs.logs.delete(p.id)
     async with services.storage.transaction() as tx:
         await services.activity.record(tx, "job_delete", f"Job {p.id} deleted", client=call.client,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sundial.jobs.build import LaunchError, expand_params, first_enabled, job_from_event
+from sundial.jobs.daystats import check_day_limits
 from sundial.jobs.manager import JobManager
 from sundial.storage.lists import ConfigList
 
@@ -48,6 +49,8 @@ class Launcher:
         queue = first_enabled(job["limits"], "queue")
         if queue and float(queue.get("amount") or 0) > 0 and not first_enabled(job["limits"], "job"):
             raise LaunchError("A queue limit needs a job limit", "event")
+        if self.manager.daily is not None:
+            check_day_limits(job, self.manager.daily)
         expand_params(job, [str(f["id"]) for f in event.get("fields") or [] if isinstance(f, dict) and "id" in f])
         return job
 

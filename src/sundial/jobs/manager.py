@@ -23,6 +23,7 @@ from sundial.jobs.build import (
     normalize_code,
     retry_copy,
 )
+from sundial.jobs.daystats import DayCounters, local_day, stat_names
 from sundial.jobs.logs import JobLogs
 from sundial.jobs.queues import JobIndex
 from sundial.jobs.select import candidates, pick
@@ -81,6 +82,7 @@ class JobManager:
         self.event_changer: EventChanger | None = None
         self.server_data_sink: ServerDataSink | None = None
         self.suspend_gate: SuspendGate | None = None
+        self.daily: DayCounters | None = None  # today's job stats, read by `day` limits
         self.active: dict[str, dict[str, Any]] = {}
         self.index = JobIndex()  # queues and running counts per group; every state change goes through it
         self.details: dict[str, dict[str, Any]] = {}
@@ -97,6 +99,8 @@ class JobManager:
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.daily is not None:
+            await self.daily.load()
         self.store.start()
         await self._reattach()
         self._sweeper = asyncio.create_task(self._sweep_forever())
@@ -108,6 +112,8 @@ class JobManager:
             for handle in handles:
                 handle.cancel()
         await self.store.stop()
+        if self.daily is not None:
+            await self.daily.close()
 
     async def _reattach(self) -> None:
         """After a restart: running jobs wait for their satellite; unsent ones continue."""
@@ -296,6 +302,7 @@ class JobManager:
             return
         self._mark(job["id"], "launched")
         self._arm_time_limit(job)
+        self._count(job, ["start"])
         self._fire(job, ["start"])
 
     def _choose_server(self, job: dict[str, Any]) -> dict[str, Any] | None:
@@ -568,7 +575,9 @@ class JobManager:
             if retry is not None and self.launcher is not None:
                 self._spawn(self.launcher(retry))
             self._apply_side_effects(record)
-            self._fire(record, completion_conditions(record))
+            conditions = completion_conditions(record)
+            self._count(record, conditions)
+            self._fire(record, conditions)
             if group is not None:
                 self._drain_queue(group)
         finally:
@@ -616,6 +625,15 @@ class JobManager:
         else:
             await self._advance(job_id)
         return True
+
+    def _count(self, job: dict[str, Any], conditions: list[str]) -> None:
+        if self.daily is not None:
+            self.daily.add(stat_names(job, conditions))
+
+    def uncount(self, record: dict[str, Any]) -> None:
+        """A finished job was deleted: if it completed today, its completion stats no longer count."""
+        if self.daily is not None and record.get("final") and isinstance(record.get("completed"), int | float):
+            self.daily.add(stat_names(record, completion_conditions(record)), -1, day=local_day(record["completed"]))
 
     def _apply_side_effects(self, record: dict[str, Any]) -> None:
         """What the plugin asked for at completion: change or delete its event, server data."""
