@@ -135,3 +135,25 @@ def test_job_logs_find_output_of_this_run_and_of_an_earlier_one(tmp_path: Path) 
     assert logs.finalize("jnew", 1 << 20) == (12, "printed now\n")
     assert logs.finalize("jquiet", 1 << 20) == (0, None)
     assert not list(live.iterdir())
+
+
+async def test_queued_jobs_fill_every_free_slot_once_a_server_is_back(manager: JobManager) -> None:
+    fleet = manager.fleet
+    assert isinstance(fleet, RecordingFleet)
+    servers = fleet.online_servers()
+    fleet.online_servers = lambda: []  # type: ignore[method-assign]  # the satellite is away
+    limit = [{"type": "job", "enabled": True, "amount": 3}, {"type": "queue", "enabled": True, "amount": 5}]
+    for job_id in ("j1", "j2", "j3"):
+        await manager.accept(job(job_id, limits=limit))
+    for _ in range(200):
+        if all((manager.get_active(j) or {}).get("state") == "queued" for j in ("j1", "j2", "j3")):
+            break
+        await asyncio.sleep(0.01)
+    assert [manager.get_active(j)["position"] for j in ("j1", "j2", "j3")] == [1, 2, 3]  # type: ignore[index]
+    fleet.online_servers = lambda: servers  # type: ignore[method-assign]
+    manager.server_online("s1")
+    for _ in range(1500):  # one job at once, the others on the following queue passes
+        if len(fleet.sent) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(data["job"]["id"] for _cmd, data, *_ in fleet.sent) == ["j1", "j2", "j3"]

@@ -394,7 +394,9 @@ class JobManager:
                                                               f"{limit['amount']}."))
 
     async def _sweep_forever(self) -> None:
-        """Off the hot path: jobs whose satellite went silent are declared dead."""
+        """Off the hot path: jobs whose satellite went silent are declared dead, and a queue pass
+        over the waiting groups (a pass starts one job per group, so after a satellite came back
+        a queue with several free slots fills one job per completion or per sweep)."""
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             now = time.time()
@@ -403,6 +405,7 @@ class JobManager:
                         now - float(job.get("updated") or job.get("started") or now) >= self.dead_job_timeout:
                     await self.abort(job["id"], f"No updates received in last {int(self.dead_job_timeout)} "
                                                 "seconds, assuming job is dead.", retry_ok=True)
+            self._drain_queue()
 
     # -- messages from satellites ----------------------------------------------------------
     def handle_updates(self, server_id: str, updates: dict[str, Any]) -> None:
