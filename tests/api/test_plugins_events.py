@@ -119,3 +119,23 @@ def test_job_without_any_server_ends_with_a_clear_reason(admin: Api, uid):
     admin.ok("delete_job", {"id": job_id})
     assert admin.call("get_job", {"id": job_id})["code"] == "notfound"
     admin.ok("delete_event", {"id": uid})
+
+
+def test_category_limited_user_lists_only_their_events(conductor, admin: Api, uid):
+    admin.ok("create_category", {"id": uid, "title": "Mine"})
+    mine = admin.ok("create_event", {"title": "Mine", **SHELL, "category": uid})["event"]["id"]
+    other = admin.ok("create_event", {"title": "Other " + uid, **SHELL})["event"]["id"]
+    name = "lim" + uid
+    admin.ok("admin_create", {"username": name, "password": "pw-" + name, "email": f"{name}@example.com",
+                              "full_name": "Limited", "privileges": {"edit_events": True},
+                              "categories": [uid]}, ns="user")
+    user = login(conductor.url, name, "pw-" + name)
+    try:
+        listed = {e["id"] for e in user.ok("get_events")["rows"]}
+        assert mine in listed and other not in listed
+        everything = {e["id"] for e in admin.ok("get_events")["rows"]}
+        assert {mine, other} <= everything
+    finally:
+        user.close()
+        admin.ok("delete_event", {"id": mine})
+        admin.ok("delete_event", {"id": other})

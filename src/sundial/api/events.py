@@ -82,8 +82,11 @@ def existing_event(call: Call, event_id: str) -> dict[str, Any]:
 async def get_events(call: Call, p: Params) -> dict[str, Any]:
     """Events visible to the caller; any top-level field given is an exact-match filter."""
     filters = {k: v for k, v in p.fields_set().items() if k not in FILTER_IGNORED}
-    rows = [e for e in call.services.events.events.all()
-            if visible(call, e) and all(_matches(e.get(k), v) for k, v in filters.items())]
+    rows = call.services.events.events.all()
+    if call.user.limited and not call.user.is_admin:  # most callers see everything: skip 10k checks
+        rows = [e for e in rows if visible(call, e)]
+    if filters:
+        rows = [e for e in rows if all(_matches(e.get(k), v) for k, v in filters.items())]
     return {"code": 0, "rows": rows, "list": {"length": len(rows)}}
 
 
