@@ -8,6 +8,7 @@ expanded into a body cannot inject markup.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import ssl
@@ -15,16 +16,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
-
-import aiosmtplib
-from markdown_it import MarkdownIt
+from typing import TYPE_CHECKING, Any
 
 from sundial.templates import expand
 
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
 _HEADER = re.compile(r"^\s*<!--\s*([\w ]+?)\s*:\s*(.*?)\s*-->\s*$", re.MULTILINE)
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 EMAIL_RE = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+$")
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """The Markdown renderer, built for the first custom e-mail body (not at start-up)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 
 class EmailError(Exception):
@@ -89,6 +97,8 @@ class Mailer:
 
     async def send(self, message: Message) -> None:
         """Deliver or raise EmailError with the server's reason (never the credentials)."""
+        import aiosmtplib  # on first use: an idle conductor need not hold the SMTP client
+
         try:
             await aiosmtplib.send(self.build(message), recipients=message.to, **self._options())
         except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
@@ -202,7 +212,7 @@ def custom_message(body: str, data: Mapping[str, Any], to: list[str], product: s
     inner = ""
     if headers.get("title"):
         inner += f"<h2>{html.escape(headers['title'])}</h2>"
-    inner += _MARKDOWN.render(text)
+    inner += _markdown().render(text)
     if headers.get("button"):
         label, _, url = headers["button"].partition("|")
         url = url.strip() or label.strip()

@@ -22,7 +22,9 @@ _TAGS = re.compile(r"<[^>]*>")
 class Params(BaseModel):
     """Base of every verb's params: extra keys kept, declared keys type-checked."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # defer_build: each verb's validator is built on its first call rather than at import, so a
+    # conductor holds only the validators of verbs it has served (~1.6 MiB and ~15 ms at start).
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     def fields_set(self) -> dict[str, Any]:
         """Only what the caller sent (declared and extra), for shallow merges."""

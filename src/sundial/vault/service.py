@@ -213,6 +213,7 @@ class VaultService:
         self._rotation_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer = _GroupWriter(storage)
+        self._warm: asyncio.Future[None] | None = None
 
     # -- start-up ------------------------------------------------------------------------------
     async def open(self, *, strict: bool = False) -> StartDecision:
@@ -230,7 +231,12 @@ class VaultService:
         await self._apply_start(decision)
         self._records = records
         self._plain.clear()
-        await asyncio.to_thread(self._keyring.pool.warm)
+        # The write salt's scrypt (~40 ms) is derived beside start-up rather than before it: only
+        # the canary check must finish before a port opens; writes that come first wait for it
+        # (`_salt_ready`), in arrival order, as they would have waited for start-up.
+        self._warm = asyncio.ensure_future(asyncio.to_thread(self._keyring.pool.warm))
+        self._tasks.add(self._warm)
+        self._warm.add_done_callback(self._tasks.discard)
         self._spawn(self._prewarm())
         self.log.debug(2, f"Secret key verified (fingerprint {decision.current.fingerprint}, "
                           f"epoch {decision.current.epoch}, from {self.source.description})")
@@ -274,6 +280,12 @@ class VaultService:
         self._records = await store.read_secret_records(self.storage)
         self._plain.clear()
         self._versions.update(self._records.keys())
+
+    async def _salt_ready(self) -> None:
+        """Wait for the start-up derivation of the write salt, if it is still running."""
+        if self._warm is not None and not self._warm.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._warm)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -338,6 +350,7 @@ class VaultService:
         self._claim(secret_id)
         try:
             async with self._gate.shared():
+                await self._salt_ready()
                 record = await self.keyring.encrypt_fields_async(fields, secret_id)
                 await self._commit("create", meta, record, fields, actor, client)
         finally:
@@ -359,6 +372,7 @@ class VaultService:
             meta["names"] = field_names(fields)
         meta.update(id=secret_id, modified=time.time(), revision=int(current.get("revision") or 0) + 1)
         async with self._gate.shared():
+            await self._salt_ready()
             self._existing(secret_id)  # deleted while we waited?
             record = await self.keyring.encrypt_fields_async(fields, secret_id) if fields is not None else None
             await self._commit("update", meta, record, fields, actor, client)

@@ -1,0 +1,44 @@
+"""Start-up imports only what serving needs: the heavy libraries of rarely used features load on
+first use (see docs/architecture.md, "Lazy imports"). Easy to undo by one module-level import,
+so this checks a fresh interpreter after importing the conductor the way `sundial start` does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Imported only by the feature that needs it: schema upgrades of an existing database, the web
+# UI's first page, the PostgreSQL engine, e-mail delivery, expressions (conditions, monitors,
+# templated hooks).
+LAZY = ["alembic", "jinja2", "sundial.web.routes", "sqlalchemy.dialects.postgresql", "aiosmtplib",
+        "markdown_it", "pyjexl"]
+
+
+def _loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_server_leaves_rarely_used_libraries_unloaded() -> None:
+    loaded = _loaded_after("import sundial.cli, sundial.server")
+    assert sorted(set(LAZY) & loaded) == []
+
+
+def test_building_the_app_on_sqlite_leaves_them_unloaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code = (
+        "import asyncio\n"
+        "from sundial.config import load_config, ensure_secret_key\n"
+        "from sundial.app import Conductor, make_log_manager\n"
+        f"config = load_config(__import__('pathlib').Path({str(tmp_path)!r}), {{}})\n"
+        "ensure_secret_key(config)\n"
+        "async def main():\n"
+        "    conductor = Conductor(config, make_log_manager(config))\n"
+        "    await conductor.prepare()\n"
+        "    conductor.asgi()\n"
+        "    await conductor.services.storage.close()\n"
+        "asyncio.run(main())\n"
+    )
+    loaded = _loaded_after(code)
+    assert sorted(set(LAZY) & loaded) == []
