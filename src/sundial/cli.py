@@ -145,7 +145,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bo
         if proc.poll() is not None:
             return False
         try:
-            if httpx.get(url + "/health", timeout=1).status_code in (200, 503):
+            if httpx.get(url + "/health", timeout=1, trust_env=False).status_code in (200, 503):
                 return True
         except httpx.HTTPError:
             pass
