@@ -28,6 +28,8 @@ from sundial.jobs.logs import JobLogs
 from sundial.jobs.queues import JobIndex
 from sundial.jobs.select import candidates, pick
 from sundial.jobs.store import JobStore
+from sundial.live.bus import LiveBus
+from sundial.live.feeds import JobFeed
 from sundial.logs import Logger
 
 DETAIL_KEYS = ("input", "data", "files", "workflowData", "serverData", "wfJobData")
@@ -83,6 +85,7 @@ class JobManager:
         self.server_data_sink: ServerDataSink | None = None
         self.suspend_gate: SuspendGate | None = None
         self.daily: DayCounters | None = None  # today's job stats, read by `day` limits
+        self.live = JobFeed(LiveBus())  # live channel publisher (app.py hands it the shared bus)
         self.active: dict[str, dict[str, Any]] = {}
         self.index = JobIndex()  # queues and running counts per group; every state change goes through it
         self.details: dict[str, dict[str, Any]] = {}
@@ -190,6 +193,7 @@ class JobManager:
         server = self._claim(job) if job.get("state") == "ready" and not self._may_suspend(job) else None
         self.active[job_id] = job  # counted by concurrency limits while its row is written
         self.index.track(job)
+        self.live.job_changed(job)
         try:
             await self.store.insert(self._record(job))
         except BaseException:
@@ -212,6 +216,7 @@ class JobManager:
         self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
         self.active[job_id] = job
         self.index.track(job)
+        self.live.job_changed(job)
         self._spawn(self._advance(job_id))
 
     def _check_ebrake(self) -> None:
@@ -249,6 +254,7 @@ class JobManager:
         """Every state change the manager makes, so the queue index stays true."""
         job.update(state=state, **fields)
         self.index.update(job)
+        self.live.job_changed(job)
 
     async def _start(self, job: dict[str, Any]) -> None:
         """`ready`: concurrency limit, server choice, then persist and send the launch."""
@@ -442,6 +448,7 @@ class JobManager:
                 job[key] = value
         if "state" in update:
             self.index.update(job)
+        self.live.job_changed(job)
 
     def _apply_push(self, job: dict[str, Any], push: dict[str, Any]) -> None:
         for key, items in push.items():
@@ -457,6 +464,7 @@ class JobManager:
         if job is None or job.get("server") != server_id or not isinstance(text, str):
             return
         job["log_file_size"] = int(job.get("log_file_size") or 0) + self.logs.append(job["id"], text)
+        self.live.job_log(job, text)
         if any(isinstance(lim, dict) and lim.get("type") == "log" for lim in job.get("limits") or []):
             self._check_resource_limits(job)
 
@@ -526,7 +534,9 @@ class JobManager:
 
     def _forget(self, job_id: str) -> None:
         self.index.untrack(job_id)
-        self.active.pop(job_id, None)
+        job = self.active.pop(job_id, None)
+        if job is not None:
+            self.live.job_gone(job)
         self.details.pop(job_id, None)
         self._clock.pop(job_id, None)
         for handle in self._timers.pop(job_id, []):
@@ -570,6 +580,7 @@ class JobManager:
                 record.setdefault("jobs", []).append({"id": retry["id"], "reason": "retry"})
                 record["tags"] = list(dict.fromkeys([*record.get("tags", []), "_retried"]))
             await self.store.save(record)
+            self.live.job_final(record)
             self._log_timing(job_id)
             self._forget(job_id)
             for waiter in self._waiters.pop(job_id, []):
