@@ -99,8 +99,11 @@ def test_proxy_settings_parse_schemes_and_no_proxy() -> None:
     assert settings.proxy_for(httpx.URL("http://internal:8080/")) is None
     assert settings.proxy_for(httpx.URL("http://internal:9090/")) == "socks5://127.0.0.1:1080"
     assert ProxySettings.from_env({}).proxy_for(httpx.URL("http://x/")) is None
-    with pytest.raises(ProxyConfigError, match="Unsupported proxy scheme: pac"):
-        normalize_proxy("pac+http://wpad/proxy.pac")
+    assert normalize_proxy("SOCKS4A://u@gw:1080") == "socks4a://u@gw:1080"
+    assert normalize_proxy("pac+file:///etc/proxy.pac") == "pac+file:///etc/proxy.pac"
+    assert normalize_proxy("http://wpad.corp/proxy.pac") == "pac+http://wpad.corp/proxy.pac"
+    with pytest.raises(ProxyConfigError, match="Unsupported proxy scheme: ftp"):
+        normalize_proxy("ftp://gw:21")
 
 
 async def test_timeout_is_a_timeout_error() -> None:

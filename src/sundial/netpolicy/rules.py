@@ -1,0 +1,126 @@
+"""Air-gap rules (config.md §7.2) and the network backend that enforces them on real addresses.
+
+The lists are checked on the address a connection really uses: :class:`CheckedBackend` resolves
+the host itself and connects to the vetted address, so a DNS answer that changes between a check
+and the connect (rebinding) cannot slip through. Redirect hops are new requests and pass the same
+backend; so does every connection to a proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+import httpx
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Refused(httpx.ConnectError):
+    """A destination refused by the air-gap rules (never worth retrying)."""
+
+
+def _networks(items: Any, strict: bool) -> tuple[IPNetwork, ...]:
+    nets = []
+    for item in items if isinstance(items, list) else []:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            if strict:
+                raise
+    return tuple(nets)
+
+
+def plain(address: IPAddress) -> IPAddress:
+    """`::ffff:10.0.0.1` is 10.0.0.1 for the lists (the OS would connect to the IPv4 host)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@dataclass(frozen=True)
+class AirgapRules:
+    """`airgap` config: when enabled, the blacklist always refuses and a non-empty whitelist must match."""
+
+    enabled: bool = False
+    whitelist: tuple[IPNetwork, ...] = ()
+    blacklist: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def from_config(cls, block: Any, *, strict: bool = True) -> AirgapRules:
+        """Strict on the conductor (a typo in a list must stop start-up, not open a hole); lenient on a
+        satellite, which receives lists the conductor already accepted and must not fail a job over one."""
+        if not isinstance(block, Mapping):
+            return cls()
+        return cls(enabled=bool(block.get("enabled")), whitelist=_networks(block.get("whitelist"), strict),
+                   blacklist=_networks(block.get("blacklist"), strict))
+
+    def refusal(self, ip: str) -> str | None:
+        """The xyOps error text for a refused address, or None when it may be used."""
+        if not self.enabled:
+            return None
+        address = plain(ipaddress.ip_address(ip.split("%")[0]))
+        if any(address in net for net in self.blacklist):
+            return f"IP is blacklisted: {ip}"
+        if self.whitelist and not any(address in net for net in self.whitelist):
+            return f"IP is not whitelisted: {ip}"
+        return None
+
+    async def vet(self, host: str, port: int, wait: float | None) -> list[str]:
+        """The host's usable addresses (all of them when the rules are off); Refused when none is."""
+        addresses = await resolve(host, port, wait)
+        allowed = [ip for ip in addresses if self.refusal(ip) is None]
+        if not allowed:
+            raise Refused(str(self.refusal(addresses[0])))
+        return allowed
+
+
+async def resolve(host: str, port: int, wait: float | None = None) -> list[str]:
+    """Every address of a host, in the resolver's order (a literal IP resolves to itself)."""
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), wait)
+    except (OSError, TimeoutError) as exc:
+        raise httpx.ConnectError(f"Failed to resolve host: {host}: {exc}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class CheckedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves, vets and connects to the vetted address, so the check and the connect agree."""
+
+    def __init__(self, rules: AirgapRules, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.rules = rules
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 (httpcore API)
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        if not self.rules.enabled:
+            return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        last: Exception | None = None
+        for ip in await self.rules.vet(host, port, timeout):
+            try:
+                return await self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                last = exc
+        raise last or httpcore.ConnectError(f"Could not connect to {host}")
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        raise Refused("Unix sockets are not allowed for outbound requests")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
