@@ -17,6 +17,7 @@ import pytest
 from http_peer import PeerServer
 from sat_peer import until
 
+from harness import free_port
 from sundial.satellite.plugins import builtin_argv
 from sundial.satellite.plugins.selftest import pick_duration
 from sundial.satellite.plugins.shell import LineSplitter
@@ -267,6 +268,23 @@ async def test_http_airgap_lists_apply_to_the_resolved_address(tmp_path: Path, h
     assert runs[3].final["code"] == 0 and runs[3].final["data"]["json"]["method"] == "GET", "redirect hop vetted too"
 
 
+async def test_http_plugin_follows_the_jobs_proxy_variables_pac_files_included(tmp_path: Path,
+                                                                               http_peer: PeerServer) -> None:
+    dead = free_port()
+    pac = tmp_path / "proxy.pac"
+    pac.write_text(f'function FindProxyForURL(url, host) {{ return shExpMatch(url, "*/text") '
+                   f'? "PROXY 127.0.0.1:{dead}; DIRECT" : "PROXY 127.0.0.1:{dead}"; }}')
+    env = clean_env(HTTP_PROXY=f"pac+file://{pac}", NO_PROXY="")
+    fallback, no_route = await asyncio.gather(*(
+        run_plugin("http-plugin", job_doc(tmp_path, http_params(http_peer.url + path)), tmp_path, env)
+        for path in ("/text", "/echo")))
+    assert fallback.final["code"] == 0, fallback.final  # the dead proxy made way for DIRECT
+    assert no_route.final["code"] == 1
+    assert no_route.final["description"] == (
+        f"HTTP Error: ProxyError: Cannot reach the proxy http://127.0.0.1:{dead} (from the PAC file "
+        f"pac+file://{pac}): All connection attempts failed")
+
+
 def test_placeholders_leave_unknown_paths_alone() -> None:
     doc = {"id": "j1", "params": {"n": 5, "flag": True, "obj": {"a": 1}}, "list": ["x", "y"]}
     assert substitute("[id]/[params.n]/[params.flag]/[params.obj]/[list.1]", doc) == 'j1/5/true/{"a":1}/y'
@@ -289,6 +307,15 @@ async def test_hook_plugin_posts_to_the_conductor_and_takes_its_result(tmp_path:
     assert ok.final["markdown"]["content"] == "Sent to example."
     assert failing.final["code"] == "webhook" and "500" in failing.final["description"]
     assert missing.final["code"] == 1 and "does not support fire_job_web_hook yet" in missing.final["description"]
+
+
+async def test_plugins_reach_the_conductor_without_the_jobs_proxy_variables(tmp_path: Path,
+                                                                           http_peer: PeerServer) -> None:
+    dead = f"socks4://127.0.0.1:{free_port()}"
+    env = clean_env(HTTP_PROXY=dead, HTTPS_PROXY=dead, ALL_PROXY="pac+http://127.0.0.1:9/proxy.pac")
+    doc = job_doc(tmp_path, {"web_hook": "example_hook", "text": "via no proxy"}, base_url=http_peer.url)
+    run = await run_plugin("hook-plugin", doc, tmp_path, env)
+    assert run.final["code"] == 0 and run.final["description"] == "Web hook fired.", run.log
 
 
 # -- entry point ------------------------------------------------------------------------------------

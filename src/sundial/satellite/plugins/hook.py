@@ -29,8 +29,8 @@ def _post(job: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     base = str(job.get("base_url") or "").rstrip("/")
     if not base:
         raise PluginError("Fire Web Hook Error: the job does not say which conductor to ask (no base_url).")
-    try:
-        response = httpx.post(base + VERB, json=payload, verify=_verify(job), timeout=TIMEOUT)
+    try:  # the conductor is reached as the agent reaches it: never through the job's proxy variables
+        response = httpx.post(base + VERB, json=payload, verify=_verify(job), timeout=TIMEOUT, trust_env=False)
     except httpx.HTTPError as exc:
         raise PluginError(f"Fire Web Hook Error: {exc or type(exc).__name__}") from None
     try:

@@ -3,7 +3,8 @@
 The conductor pushes its ``airgap`` block to every agent and the agent hands it to jobs; the HTTP
 plugin must honour it (config.md §7.2) with the same transport the conductor uses
 (:mod:`sundial.netpolicy`). Proxies come from the job's own environment (``HTTP(S)_PROXY``,
-``ALL_PROXY``, ``NO_PROXY``), as for any other job process: the plugin runs as the job's child.
+``ALL_PROXY``, ``NO_PROXY``; socks4/5 and PAC files too), as for any other job process: the plugin
+runs as the job's child. Plugins that talk to the conductor itself use no proxy variables.
 """
 
 from __future__ import annotations

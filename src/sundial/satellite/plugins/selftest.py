@@ -53,7 +53,7 @@ class _Network:
         opts = job.get("socket_opts") if isinstance(job.get("socket_opts"), dict) else {}
         verify = (opts or {}).get("rejectUnauthorized") is not False
         self.url = str(job.get("base_url") or "").rstrip("/") + "/"
-        self.client = httpx.Client(verify=verify, timeout=5.0)
+        self.client = httpx.Client(verify=verify, timeout=5.0, trust_env=False)
         self.bytes = 0
 
     def tick(self) -> None:
