@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hook_receivers import ForwardProxy, Receiver
 
-from harness import free_port
+from harness import ConductorProcess, free_port, login
 from sundial.netpolicy import AirgapRules, ProxyConfigError, ProxySettings, Refused
 from sundial.outbound import Outbound
 from sundial.tls import self_signed_pair
@@ -291,3 +291,35 @@ def test_pac_answers_map_to_proxy_urls() -> None:
     assert parse_routes(None) == [None] and parse_routes("") == [None] and parse_routes("BOGUS") == []
     assert pac_request_url(httpx.URL("https://u:p@api.example.com/hook?token=s#x")) == "https://api.example.com/"
     assert pac_request_url(httpx.URL("http://u:p@api.example.com/hook?q=1")) == "http://api.example.com/hook?q=1"
+
+
+# -- through a conductor -------------------------------------------------------------------------
+def test_conductor_web_hooks_follow_a_pac_file_from_its_environment(tmp_path: Path) -> None:
+    receiver, forward, dead = Receiver(), ForwardProxy(), free_port()
+    pac = PacServer('function FindProxyForURL(url, host) { if (shExpMatch(url, "*/via-proxy*")) '
+                    f'return "PROXY 127.0.0.1:{forward.server.server_port}"; '
+                    f'if (shExpMatch(url, "*/dead*")) return "PROXY 127.0.0.1:{dead}"; return "DIRECT"; }}')
+    conductor = ConductorProcess(home=tmp_path / "home", env={"HTTPS_PROXY": "", "HTTP_PROXY": f"pac+{pac.url}",
+                                                              "ALL_PROXY": "", "NO_PROXY": ""})
+    try:
+        conductor.start()
+        admin = login(conductor.url, "admin", "admin")
+
+        def hook(path: str) -> dict[str, Any]:
+            return admin.call("test_web_hook", {"id": "viapac", "title": "Via PAC", "url": receiver.url(path),
+                                                "method": "POST", "headers": [], "body": "x"})
+
+        assert hook("/via-proxy")["code"] == 0
+        assert forward.requests == [receiver.url("/via-proxy")]
+        assert hook("/direct")["code"] == 0 and receiver.hits[-1].path == "/direct"
+        failed = hook("/dead")
+        assert failed["code"] == "webhook", failed
+        expected = f"Cannot reach the proxy http://127.0.0.1:{dead} (from the PAC file pac+{pac.url})"
+        assert expected in failed["description"], failed
+        assert [hit.path for hit in receiver.hits] == ["/via-proxy", "/direct"]
+        admin.close()
+    finally:
+        conductor.cleanup()
+        pac.close()
+        forward.close()
+        receiver.close()
