@@ -45,6 +45,7 @@ from sundial.api import scheduler as scheduler_verbs
 from sundial.api import secrets as secret_verbs
 from sundial.api import servers as server_verbs
 from sundial.api.dispatch import ApiFront, Dispatcher
+from sundial.api.live import LiveEndpoint
 from sundial.api.registry import Registry, VerbRouter, openapi_document
 from sundial.auth.accounts import Accounts
 from sundial.auth.apikeys import ApiKeyService
@@ -125,7 +126,7 @@ def build_services(config: Config, logs: LogManager) -> Services:
         launcher=Launcher(jobs, lists, dict(config.get("job_env") or {})),
         vault=vault, internal_jobs=internal_jobs,
         rotations=Rotations(vault, internal_jobs, quiescer, logs.logger("Vault")), daily=daily,
-        hostname=host_id(config), started=time.time())
+        hostname=host_id(config), started=time.time(), live=jobs.live.bus)
     jobs.secrets_for = lambda job: vault.job_secrets(job, jobs.get_active)
     services.actions = ActionService(services)  # registers the job action runner
     services.actions.set_secret_source(vault.web_hook_secrets)
@@ -171,6 +172,7 @@ class Conductor:
         self.registry = Registry(ROUTERS)
         self._tasks: list[asyncio.Task[Any]] = []
         self._prepared = False
+        self.live = LiveEndpoint(self.services)  # users' WebSocket: /api/live
 
     async def prepare(self) -> None:
         """Storage and the secret key check; a wrong key raises (ConfigError) before any port opens."""
@@ -211,6 +213,7 @@ class Conductor:
         self.log.debug(2, "Reloaded users and lists from the database (SIGHUP)")
 
     async def stop(self) -> None:
+        await self.live.close_all()
         if self.services.scheduler is not None:
             await self.services.scheduler.stop()
         for task in self._tasks:
@@ -241,6 +244,7 @@ class Conductor:
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
         routes = [
             *([WebSocketRoute("/", self.services.fleet.hub.endpoint)] if self.services.fleet else []),
+            WebSocketRoute("/api/live", self.live.endpoint),
             Route("/api/openapi.json", self.openapi, methods=["GET"]),
             Route("/api/maintenance/rotate-key", maintenance.rotate_key_endpoint(self.services), methods=["POST"]),
             Route("/api/{ns:str}/{name:str}", _name_guard(dispatcher), methods=methods),

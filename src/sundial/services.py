@@ -20,6 +20,7 @@ from sundial.events.service import EventService
 from sundial.internal_jobs import InternalJobs
 from sundial.jobs.launch import Launcher
 from sundial.jobs.manager import JobManager
+from sundial.live.bus import LiveBus
 from sundial.logs import Logger, LogManager
 from sundial.objects import ObjectStore
 from sundial.state import StateService
@@ -58,6 +59,7 @@ class Services:
     started: float
     is_primary: Callable[[], bool] = lambda: True
     extras: dict[str, Any] = field(default_factory=dict)
+    live: LiveBus = field(default_factory=LiveBus)  # the live channel's topics (the job manager's bus)
     actions: ActionService | None = None  # web hooks, e-mail, channels, job actions (set by app.py)
     fleet: FleetService | None = None  # satellites: hub, servers, groups, metrics (set by app.py)
     scheduler: SchedulerService | None = None  # the minute loop (set by app.py)

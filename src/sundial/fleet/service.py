@@ -34,6 +34,7 @@ from sundial.fleet.records import (
     stored_copy,
 )
 from sundial.fleet.store import ServerStore, sample_key
+from sundial.live.feeds import ServerFeed
 from sundial.storage.records import get_record
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class FleetService:
                                      quick_max=int(self.config.get("quick_max", 60) or 60))
         self.hub = Hub(self, self.log, ping_freq=lambda: float(self.config.get("ping_freq_sec") or 5),
                        ping_timeout=lambda: float(self.config.get("ping_timeout_sec") or 30))
+        self.live = ServerFeed(services.live)  # per-second rows and online/offline to live subscribers
         self.installer = Installer(self.config, services.storage, self.host_id, self.known)
         self.local = LocalSatellite(self.config, services.logger("Fleet"), secret_key=self.secret_key)
         self._writes: asyncio.Queue[Callable[[], Awaitable[None]]] | None = None
@@ -229,6 +231,7 @@ class FleetService:
         notes = identity_changes(stored, sock.hostname, sock.ip)
         self._queue_write(lambda: self._persist_join(copy.deepcopy(record), notes))
         self.services.jobs.server_online(sid)
+        self.live.online(sid, True, list(record.get("groups") or []))
         self.log.debug(3, f"Server joined: {sock.label()}")
         return await self.joined_payload(record)
 
@@ -277,6 +280,7 @@ class FleetService:
         record.pop("socket_id", None)
         self._cache_offline(record)
         self.services.jobs.server_offline(sock.server_id)
+        self.live.online(sock.server_id, False, list(record.get("groups") or []))
         self.log.debug(3, f"Server left: {sock.label()}")
         pending = record.pop("delete", None)
         if pending is not None:
@@ -332,7 +336,9 @@ class FleetService:
     # -- metrics -----------------------------------------------------------------------------
 
     def _quickmon(self, sock: Socket, data: dict[str, Any]) -> None:
-        self.metrics.add_quick(sock.server_id, data)
+        row = self.metrics.add_quick(sock.server_id, data)
+        if row is not None:
+            self.live.quickmon(sock.server_id, row, self.online.get(sock.server_id))
 
     def _monitor(self, sock: Socket, data: dict[str, Any]) -> None:
         record = self.online.get(sock.server_id)

@@ -13,7 +13,6 @@ second cost a dashboard four messages a second, not a thousand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from sundial.auth.privileges import Principal
@@ -151,10 +150,10 @@ class ServerFeed:
     def __init__(self, bus: LiveBus) -> None:
         self.bus = bus
 
-    def quickmon(self, server_id: str, row: dict[str, Any], groups: Callable[[], list[str]]) -> None:
+    def quickmon(self, server_id: str, row: dict[str, Any], record: dict[str, Any] | None) -> None:
         topic = server_topic(server_id)
         if topic in self.bus.topics:
-            allowed = groups()
+            allowed = list((record or {}).get("groups") or [])
             self.bus.publish(topic, {"type": "quickmon", "topic": topic, "row": row},
                              lambda p: server_visible(p, allowed))
 
