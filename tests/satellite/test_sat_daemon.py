@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from sundial.defaults import DEFAULTS
+from sundial.logs import format_row, parse_row
+from sundial.satellite import logfmt
 from sundial.satellite.daemon import AlreadyRunning, PidFile, agent_status, run_agent, stop_agent
+
+LOG_COLUMNS = list(DEFAULTS["log_columns"])
 
 
 def free_port() -> int:
@@ -78,8 +83,20 @@ def test_status_and_stop_of_a_running_agent(tmp_path: Path) -> None:
         assert stop_agent(cfg, timeout=60) is True
         assert proc.wait(timeout=60) == 0
         assert not agent_status(cfg).running
-        assert (tmp_path / "logs" / "Satellite.log").exists()
+        rows = [parse_row(line, LOG_COLUMNS) for line in
+                (tmp_path / "logs" / "Satellite.log").read_text().splitlines()]
+        assert rows and all(row["component"] == "Satellite" and row["pid"] == str(proc.pid) for row in rows)
+        assert rows[0]["category"] == "debug" and rows[0]["msg"].startswith("satellite starting (config ")
+        assert rows[-1]["msg"] == "satellite stopped" and float(rows[-1]["hires_epoch"]) > 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_agent_log_rows_match_the_conductors_format() -> None:
+    values = {"hires_epoch": 1767225600.125, "date": "2026-01-01 00:00:00", "hostname": "w7", "pid": 42,
+              "component": "Satellite", "category": "error", "code": "warning",
+              "msg": "line one\nline ][ two", "data": {"server_id": "s1", "groups": ["main"], "é": 1}}
+    assert logfmt.format_row(LOG_COLUMNS, values) + "\n" == format_row(LOG_COLUMNS, values)
+    assert logfmt.DEFAULT_COLUMNS == LOG_COLUMNS

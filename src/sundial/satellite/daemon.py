@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from sundial.satellite.config import ConfigError, ConfigStore
+from sundial.satellite.logfmt import BracketFormatter
 
 __all__ = ["AgentStatus", "AlreadyRunning", "PidFile", "agent_status", "run_agent", "stop_agent"]
 
@@ -156,9 +157,13 @@ def _setup_logging(store: ConfigStore, foreground: bool) -> Path:
     handlers: list[logging.Handler] = [logging.FileHandler(log_file, encoding="utf-8")]
     if foreground:
         handlers.append(logging.StreamHandler(sys.stderr))
+    columns = cfg.get("log_columns")
+    formatter = BracketFormatter(columns if isinstance(columns, list) and columns else None,
+                                 hostname=str(cfg.get("hostname") or "") or None)
+    for handler in handlers:
+        handler.setFormatter(formatter)
     level = logging.DEBUG if int(cfg.get("debug_level") or 0) >= 9 else logging.INFO
-    logging.basicConfig(level=level, handlers=handlers, force=True,
-                        format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
+    logging.basicConfig(level=level, handlers=handlers, force=True)
     return log_file
 
 
