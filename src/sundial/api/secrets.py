@@ -109,8 +109,16 @@ async def delete_secret(call: Call, p: IdParams) -> dict[str, Any]:
 
 @router.verb("admin_rotate_secret_key", RotateParams, auth=ADMIN)
 async def admin_rotate_secret_key(call: Call, p: RotateParams) -> dict[str, Any]:
-    """Rotate the secret key (xyOps model): answers at once with the internal job id."""
-    user = call.services.users.get(call.user.username) if call.user.kind == "user" else None
+    """Rotate the secret key (xyOps model): answers at once with the internal job id.
+
+    The password is re-checked against the caller's own account, so an API key (which has no
+    password) is told it needs a user session rather than that its password is wrong.
+    """
+    if call.user.kind != "user":
+        raise ApiError("admin", "Rotating the secret key needs a user session: the password is re-checked "
+                                "against the caller's account, and an API key has none. Log in as an "
+                                "administrator, or use POST /api/maintenance/rotate-key with the old and new keys.")
+    user = call.services.users.get(call.user.username)
     if user is None or not await passwords.verify_password_async(p.password, user.get("salt", ""),
                                                                   user.get("password", "")):
         raise ApiError("admin", "Incorrect password.")
