@@ -21,21 +21,29 @@ from sundial import __version__
 from sundial.config import (
     Config,
     ConfigError,
-    ensure_secret_key,
     load_config,
     resolve_home,
     write_sample_config,
 )
 from sundial.pidfile import PidFileError, claim_pid_file, read_live_pid, release_pid_file
 
-app = typer.Typer(help="Sundial: job scheduler, workflow engine, fleet monitor and secrets vault.",
-                  no_args_is_help=True, add_completion=False)
-admin_app = typer.Typer(help="Manage users and API keys from the shell (works with the server "
-                             "stopped or running).", no_args_is_help=True)
+
+def _typer(**kwargs: Any) -> typer.Typer:
+    """Plain click help: paragraphs re-wrapped to the terminal, flags shown without a type.
+
+    (Typer's rich help keeps the docstrings' own line breaks and labels every flag `<bool>`.)
+    """
+    return typer.Typer(rich_markup_mode=None, **kwargs)
+
+
+app = _typer(help="Sundial: job scheduler, workflow engine, fleet monitor and secrets vault.",
+             no_args_is_help=True, add_completion=False)
+admin_app = _typer(help="Manage users and API keys from the shell (works with the server "
+                        "stopped or running).", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
-key_app = typer.Typer(help="The secret key: verify it, rotate it (server stopped), recover satellites "
-                           "offline. Online rotation: admin_rotate_secret_key or POST "
-                           "/api/maintenance/rotate-key.", no_args_is_help=True)
+key_app = _typer(help="The secret key: verify it, rotate it (server stopped), recover satellites "
+                      "offline. Online rotation: admin_rotate_secret_key or POST "
+                      "/api/maintenance/rotate-key.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 
 HomeOption = Annotated[Path | None, typer.Option(
@@ -76,40 +84,49 @@ def _load(home: Path | None, cli: dict[str, Any] | None = None) -> Config:
         raise  # unreachable; keeps type checkers calm
 
 
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE", help="Any config key, e.g. --set User.use_csrf=false (repeatable).")]
+PortOption = Annotated[int | None, typer.Option(help="HTTP port (WebServer.port).")]
+DebugLevelOption = Annotated[int | None, typer.Option(help="Log verbosity, 1 to 10.")]
+
+
 @app.command()
 def start(
     home: HomeOption = None,
     foreground: Annotated[bool, typer.Option("--foreground", "-f",
                                              help="Run in this terminal instead of in the background.")] = False,
     echo: Annotated[bool, typer.Option("--echo", help="Mirror log lines to the console.")] = False,
-    port: Annotated[int | None, typer.Option(help="HTTP port (WebServer.port).")] = None,
-    debug_level: Annotated[int | None, typer.Option(help="Log verbosity, 1 to 10.")] = None,
-    setting: Annotated[list[str] | None, typer.Option(
-        "--set", help="Any config key, e.g. --set User.use_csrf=false (repeatable).")] = None,
+    port: PortOption = None,
+    debug_level: DebugLevelOption = None,
+    setting: SetOption = None,
 ) -> None:
-    """Start the conductor (API, UI, scheduler) with its local satellite."""
-    cli = _cli_overrides(port, debug_level, setting or [])
-    config = _load(home, cli)
+    """Start the conductor (API, UI, scheduler) with its local satellite.
+
+    The flags are remembered: `status` shows the URL they give and `restart` uses them again.
+    """
+    from sundial.launch import StartFlags
+
+    flags = StartFlags(port=port, debug_level=debug_level, settings=list(setting or []))
+    config = _load(home, _cli_overrides(port, debug_level, flags.settings))
     if not foreground:
-        _start_background(config, sys.argv[2:])
+        _start_background(config, flags)
         return
-    _run_foreground(config, echo or bool(config.get("echo")))
+    _run_foreground(config, flags, echo or bool(config.get("echo")))
 
 
-def _run_foreground(config: Config, echo: bool) -> None:
+def _run_foreground(config: Config, flags: Any, echo: bool) -> None:
     from sundial.memory import tune_malloc
 
     tune_malloc()  # before the imports and threads below allocate (see sundial.memory)
     from sundial.server import serve
 
-    generated = ensure_secret_key(config)
     pid_file = config.path("pid_file")
     try:
         claim_pid_file(pid_file)
     except PidFileError as exc:
         _fail(str(exc))
     try:
-        asyncio.run(serve(config, echo=echo, generated_key=generated))
+        asyncio.run(serve(config, echo=echo, on_ready=lambda conductor: _announce(config, flags, conductor)))
     except ConfigError as exc:
         _fail(f"Cannot start: {exc}")
     except KeyboardInterrupt:
@@ -118,39 +135,79 @@ def _run_foreground(config: Config, echo: bool) -> None:
         release_pid_file(pid_file)
 
 
-def _start_background(config: Config, args: list[str]) -> None:
+async def _announce(config: Config, flags: Any, conductor: Any) -> None:
+    """The conductor serves: record the launch (status, restart, the waiting `start`), print the banner."""
+    from sundial.launch import LaunchState, admin_has_default_password, banner, local_url, write_state
+
+    state = LaunchState(pid=os.getpid(), url=local_url(config), flags=flags,
+                        default_password=await admin_has_default_password(conductor.services.users))
+    try:
+        write_state(config, state)
+    except OSError as exc:
+        typer.secho(f"Could not record the launch state ({exc}); `status` and `restart` fall back to the "
+                    f"configuration.", fg=typer.colors.YELLOW, err=True)
+    for line in banner(config, state, interactive=sys.stdin is not None and sys.stdin.isatty()):
+        typer.echo(line)
+
+
+def _start_background(config: Config, flags: Any) -> None:
     pid_file = config.path("pid_file")
     running = read_live_pid(pid_file)
     if running:
         _fail(f"Sundial is already running (pid {running}).")
     console = config.path("log_dir") / "console.log"
-    argv = [sys.executable, "-m", "sundial", "start", "--foreground", "--home", str(config.home),
-            *[a for a in args if a not in ("--foreground", "-f")]]
+    offset = console.stat().st_size if console.exists() else 0  # show this run's output only
+    argv = [sys.executable, "-m", "sundial", "start", "--foreground", "--home", str(config.home), *flags.argv()]
     with open(console, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    url = f"http://127.0.0.1:{config.get('WebServer.port')}"
-    if _wait_healthy(url, proc, timeout=30):
-        typer.echo(f"Sundial started (pid {proc.pid}) at {url}  (logs: {config.path('log_dir')})")
+    state = _wait_ready(config, proc, timeout=30)
+    if state is not None:
+        typer.echo(f"Sundial started (pid {proc.pid}) at {state.url}  (logs: {config.path('log_dir')})")
+        if state.default_password:
+            typer.echo("Log in as admin / admin, then change that password.")
         return
-    tail = console.read_text(errors="replace")[-2000:] if console.exists() else ""
-    _fail(f"Sundial did not come up within 30 s. Last console output:\n{tail}")
+    code = proc.poll()
+    output = _console_since(console, offset)
+    if code is not None:
+        _fail(f"Sundial did not start (exit code {code}). Console output:\n{output}")
+    _fail(f"Sundial (pid {proc.pid}) did not come up within 30 s; it may still be starting (see "
+          f"{config.path('log_dir')}). Console output so far:\n{output}")
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+def _console_since(console: Path, offset: int) -> str:
+    try:
+        with open(console, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return text[-4000:].rstrip() or "(none)"
+
+
+def _wait_ready(config: Config, proc: subprocess.Popen[bytes], timeout: float) -> Any:
+    """The launch state once our own child says it serves, and its URL answers; None if it died or hung.
+
+    The state file must name the child's pid: another process that answers on the port (a
+    second conductor holding it) proves nothing. Local checks never go through a proxy.
+    """
     import httpx
+
+    from sundial.launch import live_state
 
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(url + "/health", timeout=1, trust_env=False).status_code in (200, 503):
-                return True
-        except httpx.HTTPError:
-            pass
+            return None
+        state = live_state(config, proc.pid)
+        if state is not None:
+            try:
+                if httpx.get(state.url + "/health", timeout=1, trust_env=False).status_code in (200, 503):
+                    return state
+            except httpx.HTTPError:
+                pass
         time.sleep(0.2)
-    return False
+    return None
 
 
 @app.command()
@@ -185,30 +242,43 @@ def _alive(pid: int) -> bool:
 
 @app.command()
 def restart(home: HomeOption = None) -> None:
-    """Stop the conductor if it runs, then start it in the background.
+    """Stop the conductor if it runs, then start it in the background with the flags of the last start.
 
     The new configuration's HTTPS certificate is checked first: a bad pair leaves the running
     conductor untouched instead of stopping it and failing to start.
     """
+    from sundial.launch import StartFlags, read_state
     from sundial.tls import TlsError, preflight_tls
 
+    state = read_state(_load(home))
+    flags = state.flags if state is not None else StartFlags()
     try:
-        preflight_tls(_load(home))
+        preflight_tls(_load(home, _cli_overrides(flags.port, flags.debug_level, flags.settings)))
     except TlsError as exc:
         _fail(f"Not restarting (the running conductor was left as it is): {exc}")
     stop(home=home, timeout=30)
-    start(home=home, foreground=False, echo=False, port=None, debug_level=None, setting=None)
+    if flags.argv():
+        typer.echo(f"Starting with the flags of the last start: {' '.join(flags.argv())}")
+    start(home=home, foreground=False, echo=False, port=flags.port, debug_level=flags.debug_level,
+          setting=flags.settings)
 
 
 @app.command()
 def status(home: HomeOption = None) -> None:
     """Say whether the conductor runs, with its pid and URL (exit code 1 when stopped)."""
+    from sundial.launch import live_state, local_url
+
     config = _load(home)
     pid = read_live_pid(config.path("pid_file"))
     if not pid:
         typer.echo("Sundial is not running.")
         raise typer.Exit(1)
-    typer.echo(f"Sundial is running (pid {pid}) at http://127.0.0.1:{config.get('WebServer.port')}")
+    state = live_state(config, pid)
+    if state is None:
+        typer.echo(f"Sundial is running (pid {pid}), probably at {local_url(config)} (it did not record "
+                   f"its start flags; it may still be starting)")
+        return
+    typer.echo(f"Sundial is running (pid {pid}) at {state.url}")
 
 
 @app.command()
@@ -295,7 +365,7 @@ def revoke(username: str, privilege: str, home: HomeOption = None) -> None:
 def create_api_key(
     title: str,
     privilege: Annotated[list[str] | None, typer.Option(
-        "--privilege", "-p", help="Privilege to grant (repeatable), e.g. -p admin.")] = None,
+        "--privilege", "-p", metavar="PRIVILEGE", help="Privilege to grant (repeatable), e.g. -p admin.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
@@ -395,26 +465,58 @@ def _with_progress(title: str, run: Any) -> Any:
 
 
 @key_app.command("satellite-token")
-def key_satellite_token(server_id: str, home: HomeOption = None) -> None:
+def key_satellite_token(
+    server_id: str,
+    home: HomeOption = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Print the token even for a server id this conductor has never seen (for a "
+                        "satellite you set up by hand with that id).")] = False,
+) -> None:
     """Print the auth token of a satellite that missed a rotation: SHA-256(SERVER_ID + secret_key).
 
-    Put it as `auth_token` in that satellite's config.json; it reconnects by itself.
+    Put it as `auth_token` in that satellite's config.json; it reconnects by itself. Works with
+    the conductor stopped. The id must be a server that has joined this conductor (see the
+    Servers page or get_servers), since a token for a mistyped id silently fails to
+    authenticate; --force skips that check.
     """
     from sundial.vault.offline import satellite_token
     from sundial.vault.startup import configured_key
 
+    config = _load(home)
     try:
-        key = configured_key(_load(home))
+        key = configured_key(config)
     except ConfigError as exc:
         _fail(str(exc))
         raise
+    if not force:
+        known = _known_server_ids(config, server_id)
+        if server_id not in known:
+            listed = ", ".join(known[:20]) + (" …" if len(known) > 20 else "") if known else "none yet"
+            _fail(f"No server with id {server_id!r} has joined this conductor (known: {listed}). Check the id "
+                  f"(`server_id` in the satellite's config.json), or use --force to print a token anyway.")
     typer.echo(satellite_token(server_id, key))
 
 
+def _known_server_ids(config: Config, wanted: str) -> list[str]:
+    """`[wanted]` when that server has joined; otherwise every known id, to help spot a typo."""
+    from sundial.admin_tools import run_offline
+    from sundial.fleet.store import ServerStore
+
+    async def ids(services: Any) -> list[str]:
+        store = ServerStore(services.storage)
+        if await store.get(wanted) is not None:
+            return [wanted]
+        return [str(server.get("id")) for server in await store.all()]
+
+    result: list[str] = asyncio.run(run_offline(config, ids))
+    return result
+
+
 @key_app.command("derive-agent-token", hidden=True)
-def key_derive_agent_token(server_id: str, home: HomeOption = None) -> None:
+def key_derive_agent_token(server_id: str, home: HomeOption = None,
+                           force: Annotated[bool, typer.Option("--force")] = False) -> None:
     """Same as satellite-token (the name used in the key-rotation spec)."""
-    key_satellite_token(server_id, home)
+    key_satellite_token(server_id, home, force)
 
 
 @key_app.command("show-pending")
@@ -433,8 +535,8 @@ def key_show_pending(home: HomeOption = None) -> None:
 
 # -- the satellite (worker agent) on this machine --------------------------------------------
 
-satellite_app = typer.Typer(help="The satellite (worker agent) on this machine: start, stop, status.",
-                            no_args_is_help=True)
+satellite_app = _typer(help="The satellite (worker agent) on this machine: start, stop, status.",
+                       no_args_is_help=True)
 app.add_typer(satellite_app, name="satellite")
 
 AgentConfigOption = Annotated[Path | None, typer.Option(
@@ -563,8 +665,8 @@ def import_data(
 
 # -- service files ---------------------------------------------------------------------------
 
-service_app = typer.Typer(help="systemd units for the conductor and the satellite on this machine.",
-                          no_args_is_help=True)
+service_app = _typer(help="systemd units for the conductor and the satellite on this machine.",
+                     no_args_is_help=True)
 app.add_typer(service_app, name="service")
 PrefixOption = Annotated[Path | None, typer.Option(
     "--prefix", help="Write under PREFIX/etc/systemd/system instead of /etc/systemd/system.")]
@@ -576,8 +678,12 @@ def service_install(
     user: Annotated[str, typer.Option(help="Run as this user (default: root).")] = "",
     prefix: PrefixOption = None,
     conductor: Annotated[bool, typer.Option(help="Write the conductor unit (sundial.service).")] = True,
-    satellite: Annotated[bool, typer.Option(help="Write the satellite unit (sundial-satellite.service).")] = False,
-    satellite_config: Annotated[Path | None, typer.Option(help="The satellite's config.json.")] = None,
+    satellite: Annotated[bool, typer.Option(
+        help="Also write sundial-satellite.service for a stand-alone agent on this machine (needs "
+             "--satellite-config; the conductor's own local satellite needs no unit).")] = False,
+    satellite_config: Annotated[Path | None, typer.Option(
+        help="The stand-alone agent's config.json (not <home>/satellite/config.json, which the conductor "
+             "runs itself).")] = None,
 ) -> None:
     """Write systemd unit files; prints the systemctl commands to enable them (never runs them)."""
     from sundial import systemd
@@ -585,6 +691,9 @@ def service_install(
     options = systemd.UnitOptions(home=resolve_home(home), user=user, satellite_config=satellite_config)
     try:
         written = systemd.install(options, prefix=prefix, conductor=conductor, satellite=satellite)
+    except systemd.UnitError as exc:
+        _fail(f"No unit files written: {exc}")
+        raise
     except OSError as exc:
         _fail(f"Cannot write the unit files: {exc} (run as root, or use --prefix)")
         raise

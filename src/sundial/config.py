@@ -244,7 +244,11 @@ def _read_key_file(path: Path) -> str:
 
 
 def ensure_secret_key(config: Config) -> bool:
-    """Generate a key on first start (64 hex chars) and store it in overrides.json."""
+    """Generate a key (64 hex chars) and store it in overrides.json when none is configured.
+
+    Only for a store with nothing encrypted yet: the vault checks that before calling this at
+    start-up (a store with a canary but no key is refused instead, see vault.startup).
+    """
     if config.get("secret_key"):
         return False
     config.set_overrides({"secret_key": secrets.token_hex(32)})

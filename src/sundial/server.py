@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal
 
 import uvicorn
 
 from sundial.app import Conductor, make_log_manager
-from sundial.config import Config
+from sundial.config import Config, ConfigError
 from sundial.logs import Logger
+from sundial.masters import setup_masters
 from sundial.protocol import MAX_FRAME_BYTES
 from sundial.tls import HttpsFront, TlsFiles, prepare_tls
 
@@ -46,12 +48,17 @@ class _Companion(uvicorn.Server):
         yield
 
 
+ReadyHook = Callable[[Conductor], Awaitable[None]]
+
+
 class _Primary(uvicorn.Server):
     """The HTTP listener; starts the companion once the conductor is up, stops it first."""
 
-    def __init__(self, config: uvicorn.Config, companion: tuple[_Companion, socket.socket] | None) -> None:
+    def __init__(self, config: uvicorn.Config, companion: tuple[_Companion, socket.socket] | None,
+                 on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
         super().__init__(config)
         self.companion = companion
+        self.on_ready = on_ready
         self._companion_task: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -59,6 +66,8 @@ class _Primary(uvicorn.Server):
         if self.companion is not None and self.started:
             server, sock = self.companion
             self._companion_task = asyncio.create_task(server.serve(sockets=[sock]))
+        if self.on_ready is not None and self.started:
+            await self.on_ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.companion is not None and self._companion_task is not None:
@@ -66,6 +75,18 @@ class _Primary(uvicorn.Server):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._companion_task, 15)
         await super().shutdown(sockets)
+
+
+def listen_problem(host: str, port: int, exc: OSError) -> str:
+    """An operator-facing reason a port cannot be bound, with what to do about it."""
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} is in use by another program (another Sundial?): stop it, or choose another "
+                f"port with --port or WebServer.port")
+    if exc.errno == errno.EACCES:
+        return f"port {port} needs more privileges than this user has: choose a port above 1023"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}:{port}: {host} is not an address of this machine (WebServer.bind_address)"
+    return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -105,19 +126,39 @@ def https_companion(app: Any, config: Config, log: Logger,
     return server, sock
 
 
-async def serve(config: Config, *, echo: bool = False, generated_key: bool = False) -> None:
+def _bind_http(config: Config, log: Logger) -> socket.socket:
+    """The HTTP port, bound before the conductor starts, so "started" is only logged once it is ours."""
+    host, port = str(config.get("WebServer.bind_address")), int(config.get("WebServer.port"))
+    try:
+        return bind_listener(host, port)
+    except OSError as exc:
+        problem = listen_problem(host, port, exc)
+        log.error("port", f"Cannot start: {problem}")
+        raise ConfigError(problem) from None
+
+
+async def serve(config: Config, *, echo: bool = False, on_ready: ReadyHook | None = None) -> None:
+    """Run until stopped; `on_ready(conductor)` runs once the HTTP port serves the started conductor.
+
+    A port that cannot be bound, a bad certificate pair or a wrong secret key raise ConfigError
+    (logged to Sundial.log and Error.log) before anything starts.
+    """
     logs = make_log_manager(config, echo=echo)
     log = logs.logger("Sundial")
-    if generated_key:
-        log.debug(1, f"Generated a new secret_key and stored it in {config.overrides_file} (mode 0600)")
     try:
-        tls = prepare_tls(config)  # a bad certificate pair stops start-up here (TlsError -> message, exit 1)
-        conductor = Conductor(config, logs)
-        await conductor.prepare()  # a wrong secret key stops here: ConfigError -> message, exit 1
-        app = HttpsFront(conductor.asgi(), config)
-        companion = https_companion(app, config, log, tls)
-        server = _Primary(_uvicorn_config(app, config, int(config.get("WebServer.port")), lifespan="on"),
-                          companion)
-        await server.serve()
+        sock = _bind_http(config, log)
+        try:
+            tls = prepare_tls(config)  # a bad certificate pair stops start-up here (TlsError -> message, exit 1)
+            conductor = Conductor(config, logs)
+            await conductor.prepare()  # a wrong secret key stops here: ConfigError -> message, exit 1
+            conductor.services.extras["masters"] = setup_masters(config, conductor.services.hostname, log)
+            app = HttpsFront(conductor.asgi(), config)
+            companion = https_companion(app, config, log, tls)
+            ready = (lambda: on_ready(conductor)) if on_ready is not None else None
+            server = _Primary(_uvicorn_config(app, config, int(config.get("WebServer.port")), lifespan="on"),
+                              companion, ready)
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
     finally:
         logs.close()

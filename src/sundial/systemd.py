@@ -58,8 +58,36 @@ WantedBy=multi-user.target
 """
 
 
+class UnitError(ValueError):
+    """A unit that could never run as asked; the message says what to give instead."""
+
+
+def local_satellite_config(home: Path) -> Path:
+    """The config of the satellite the conductor itself runs (`local_satellite`)."""
+    return home / "satellite" / "config.json"
+
+
+def satellite_config_for_unit(opts: UnitOptions) -> Path:
+    """The stand-alone agent's config.json; never the local satellite's.
+
+    The conductor runs its local satellite from `<home>/satellite/config.json` and holds that
+    agent's pid lock, so a second agent on the same config would exit at once, and with
+    `Restart=always` systemd would restart it every few seconds forever.
+    """
+    if opts.satellite_config is None:
+        raise UnitError("--satellite needs --satellite-config PATH: the config.json of a stand-alone agent "
+                        "(e.g. DIR/config.json written by the satellite installer). The conductor already "
+                        "runs a local satellite from its home; it needs no unit of its own.")
+    config = opts.satellite_config.expanduser().resolve()
+    if config == local_satellite_config(opts.home.expanduser().resolve()):
+        raise UnitError(f"{config} is the conductor's local satellite, which sundial.service already runs: a "
+                        f"second unit on it would fail forever. Give a stand-alone agent's config.json, or "
+                        f"set local_satellite.enabled=false and copy that config to another folder first.")
+    return config
+
+
 def satellite_unit(opts: UnitOptions) -> str:
-    config = opts.satellite_config or opts.home / "satellite" / "config.json"
+    config = satellite_config_for_unit(opts)
     command = shlex.join([opts.python, "-m", "sundial", "satellite", "start", "--foreground", "--config", str(config)])
     return f"""[Unit]
 Description=Sundial satellite (worker agent)
@@ -81,17 +109,17 @@ WantedBy=multi-user.target
 
 
 def install(opts: UnitOptions, *, prefix: Path | None, conductor: bool, satellite: bool) -> list[Path]:
-    """Write the chosen units (mode 0644); returns their paths."""
+    """Write the chosen units (mode 0644); returns their paths. Raises UnitError before writing anything."""
+    texts = [(name, render(opts)) for wanted, name, render in ((conductor, CONDUCTOR_UNIT, conductor_unit),
+                                                              (satellite, SATELLITE_UNIT, satellite_unit)) if wanted]
     target = unit_dir(prefix)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for wanted, name, text in ((conductor, CONDUCTOR_UNIT, conductor_unit(opts)),
-                               (satellite, SATELLITE_UNIT, satellite_unit(opts))):
-        if wanted:
-            path = target / name
-            path.write_text(text, encoding="utf-8")
-            path.chmod(0o644)
-            written.append(path)
+    for name, text in texts:
+        path = target / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o644)
+        written.append(path)
     return written
 
 

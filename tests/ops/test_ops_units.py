@@ -97,16 +97,21 @@ async def test_an_unreachable_proxy_is_named_in_the_error() -> None:
 
 
 def test_service_install_and_uninstall_write_only_under_the_prefix(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    result = runner.invoke(app, ["service", "install", "--prefix", str(tmp_path / "root"), "--home", str(home),
-                                 "--user", "sundial", "--satellite"])
-    assert result.exit_code == 0, result.output
+    home, agent = tmp_path / "home", tmp_path / "agent" / "config.json"
     units = tmp_path / "root" / "etc" / "systemd" / "system"
+    install = ["service", "install", "--prefix", str(tmp_path / "root"), "--home", str(home), "--user", "sundial",
+               "--satellite"]
+    # the local satellite's config is run by the conductor itself: a unit on it would fail forever
+    for extra in ([], ["--satellite-config", str(home / "satellite" / "config.json")]):
+        refused = runner.invoke(app, [*install, *extra])
+        assert refused.exit_code == 1 and "No unit files written" in refused.output and not units.exists()
+    result = runner.invoke(app, [*install, "--satellite-config", str(agent)])
+    assert result.exit_code == 0, result.output
     conductor = (units / "sundial.service").read_text()
     assert f"--home {home}" in conductor and "User=sundial" in conductor and "KillMode=mixed" in conductor
     assert "ExecStart=" in conductor and "start --foreground" in conductor
     satellite = (units / "sundial-satellite.service").read_text()
-    assert f"--config {home / 'satellite' / 'config.json'}" in satellite
+    assert f"--config {agent}" in satellite
     assert "systemctl daemon-reload && systemctl enable --now sundial.service" in result.output
     result = runner.invoke(app, ["service", "uninstall", "--prefix", str(tmp_path / "root")])
     assert result.exit_code == 0 and not list(units.iterdir()), result.output

@@ -43,7 +43,7 @@ def test_rotate_and_verify_with_a_key_sundial_may_rewrite(tmp_path: Path) -> Non
     wrong.write_text("cli-test-key\n")
     refused = runner.invoke(app, ["key", "verify", "--home", str(home), "--key-file", str(wrong)], env=CLEAN)
     assert refused.exit_code == 1 and "MASTER KEY INTEGRITY CHECK FAILED" in refused.output
-    token = runner.invoke(app, ["key", "satellite-token", "srv01", "--home", str(home)], env=CLEAN)
+    token = runner.invoke(app, ["key", "satellite-token", "srv01", "--force", "--home", str(home)], env=CLEAN)
     assert token.output.strip() == hashlib.sha256(("srv01" + new_key).encode()).hexdigest()
     pending = runner.invoke(app, ["key", "show-pending", "--home", str(home)], env=CLEAN)
     assert pending.exit_code == 1 and "No key rotation is pending." in pending.output

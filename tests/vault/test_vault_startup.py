@@ -10,7 +10,7 @@ import pytest
 from sundial.config import load_config
 from sundial.vault.crypto import SecretKey, encrypt_fields
 from sundial.vault.keyring import INTEGRITY_FAILED, KeySlot, create_canary, seal_pending_key
-from sundial.vault.startup import KeyCheckFailed, KeySource, configured_key, decide, key_source
+from sundial.vault.startup import KeyCheckFailed, KeySource, configured_key, decide, key_source, missing_key_refusal
 
 OLD = SecretKey("UNIT_TEST")
 NEW = SecretKey("56" * 32)
@@ -96,3 +96,12 @@ def test_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plain = load_config(tmp_path, environ={})
     plain.set_overrides({"secret_key": "from-overrides"})
     assert key_source(plain).mutable and configured_key(plain).reveal() == "from-overrides"
+
+
+def test_no_configured_key_generates_one_only_for_a_store_with_nothing_encrypted(committed: dict[str, Any]) -> None:
+    assert missing_key_refusal(None, {}) is None
+    refusal = missing_key_refusal(committed["canary"], committed["records"])
+    assert refusal is not None and NEW.fingerprint in str(refusal) and "(epoch 2)" in str(refusal)
+    assert "SUNDIAL_SECRET_KEY_FILE" in str(refusal) and "No new key was generated" in str(refusal)
+    from_xyops = missing_key_refusal(None, {"zx": encrypt_fields(FIELDS, "zx", OLD)})
+    assert from_xyops is not None and "1 stored secret(s)" in str(from_xyops)

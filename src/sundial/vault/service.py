@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sundial.activity import ActivityLog, ClientInfo
-from sundial.config import Config, set_path
+from sundial.config import Config, ensure_secret_key, set_path
 from sundial.ids import generate_id
 from sundial.logs import Logger
 from sundial.storage.engine import Storage, Tx
@@ -55,7 +55,16 @@ from sundial.vault.runtime import (
     redact,
     use_log_entry,
 )
-from sundial.vault.startup import KeyCheckFailed, KeySource, StartDecision, configured_key, decide, key_source
+from sundial.vault.startup import (
+    KeyCheckFailed,
+    KeySource,
+    StartDecision,
+    configured_key,
+    decide,
+    key_source,
+    missing_key_refusal,
+    shadowed_env_hint,
+)
 from sundial.vault.validation import field_names, validate_assignments, validate_fields, validate_object_id
 
 METADATA_DEFAULTS: dict[str, Any] = {"enabled": True, "icon": "", "notes": "", "events": [], "categories": [],
@@ -220,10 +229,13 @@ class VaultService:
         """Prove the configured key against the store, or refuse (KeyCheckFailed) to start."""
         self.source = key_source(self.config)
         try:
-            key = configured_key(self.config, self.source)
             canary, marker = await store.read_key_state(self.storage)
             records = await store.read_secret_records(self.storage)
-            decision = await asyncio.to_thread(decide, key, canary, marker, records, self.source, strict=strict)
+            key = self._key_or_first_key(canary, records)
+            try:
+                decision = await asyncio.to_thread(decide, key, canary, marker, records, self.source, strict=strict)
+            except KeyCheckFailed as exc:
+                raise KeyCheckFailed(str(exc) + shadowed_env_hint(self.config, self.source)) from None
         except KeyCheckFailed as exc:
             self.log.error("key", str(exc))
             raise
@@ -241,6 +253,19 @@ class VaultService:
         self.log.debug(2, f"Secret key verified (fingerprint {decision.current.fingerprint}, "
                           f"epoch {decision.current.epoch}, from {self.source.description})")
         return decision
+
+    def _key_or_first_key(self, canary: Any, records: Mapping[str, Any]) -> SecretKey:
+        """The configured key; on a store with nothing encrypted yet, a generated one (first start)."""
+        try:
+            return configured_key(self.config, self.source)
+        except KeyCheckFailed:
+            refusal = missing_key_refusal(canary, records)
+            if refusal is not None:
+                raise refusal from None
+        ensure_secret_key(self.config)
+        self.source = key_source(self.config)
+        self.log.debug(1, f"Generated a new secret_key and stored it in {self.config.overrides_file} (mode 0600)")
+        return configured_key(self.config, self.source)
 
     def _ring_for(self, decision: StartDecision) -> Keyring:
         if decision.previous is None:

@@ -80,6 +80,35 @@ def configured_key(config: Config, source: KeySource | None = None) -> SecretKey
     return SecretKey(str(text))
 
 
+def missing_key_refusal(canary: Any, records: Mapping[str, Any]) -> KeyCheckFailed | None:
+    """No key is configured: None when the store holds nothing encrypted (generate one), else the refusal.
+
+    Generating a key for a store that already holds encrypted data would lock that data away
+    (and, saved in overrides.json, would shadow the right key given later in the environment).
+    """
+    if canary is None and not records:
+        return None
+    if isinstance(canary, Mapping):
+        fingerprint = canary.get("fingerprint") if isinstance(canary.get("fingerprint"), str) else "unknown"
+        expected = f"the key with fingerprint {fingerprint} (epoch {canary.get('epoch')})"
+    else:
+        expected = f"the key that wrote its {len(records)} stored secret(s)"
+    return KeyCheckFailed(
+        f"No secret_key is configured, but this store already holds data encrypted with a key: it "
+        f"expects {expected}. Supply that key as \"secret_key\" in conf/config.json or conf/overrides.json, "
+        f"or in the environment variable SUNDIAL_secret_key, or in a file named by SUNDIAL_SECRET_KEY_FILE, "
+        f"then start again (`sundial key verify --key-file FILE` checks a candidate). No new key was "
+        f"generated, so nothing was changed.")
+
+
+def shadowed_env_hint(config: Config, source: KeySource) -> str:
+    """The overrides file beats the environment: say so when both hold a key and the file's is wrong."""
+    if not config.secret_key_from_env or not source.description.startswith("overrides file"):
+        return ""
+    return (f" A key is also set in the environment, but the secret_key in {config.overrides_file} takes "
+            f"precedence: remove it from that file to use the environment's key.")
+
+
 @dataclass
 class StartDecision:
     """What start-up does: the keys to load and the store changes to make."""
