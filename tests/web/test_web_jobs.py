@@ -155,16 +155,20 @@ def test_queued_job_is_live_on_the_dashboard_and_can_be_aborted(admin_page: Any,
     page, title = admin_page, uid("Queued ")
     limits = [{"type": "job", "enabled": True, "amount": 1}, {"type": "queue", "enabled": True, "amount": 5}]
     event_id = make_event(admin_session, title, limits=limits)
-    job_id = admin_session.call("run_event", {"id": event_id})["id"]  # no servers: it waits in the queue
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/get_active_jobs" in r.url else None)
     page.goto("/")
+    expect(page.locator("[data-active-jobs]")).to_be_visible()
+    job_id = admin_session.call("run_event", {"id": event_id})["id"]  # no servers: it waits in the queue
     panel = page.locator("#panel-active-jobs")
     expect(panel.get_by_role("link", name=title)).to_be_visible()
     expect(panel.locator("li", has_text=title)).to_contain_text("Queued")
     expect(panel.locator("li", has_text=title).locator("progress")).to_have_count(1)
+    assert polls == [], f"the dashboard polled the REST API: {polls}"  # the job arrived over the live channel
     panel.get_by_role("link", name=title).click()
     expect(page).to_have_url(re.compile(rf"/jobs/{job_id}$"))
     expect(page.locator("[data-job-state]")).to_have_text("Queued")
-    page.wait_for_timeout(1500)  # a few live polls, which must not disturb the page
+    page.wait_for_timeout(1500)  # live updates must not disturb the page
     expect(page.locator("[data-connection]")).to_be_hidden()
     page.get_by_role("button", name="Abort job").click()
     page.get_by_role("dialog").get_by_role("button", name="Abort job").click()
@@ -296,6 +300,10 @@ def test_shell_job_live_log_reaches_success(browser: Any, satellite_conductor: C
     context.set_default_timeout(15_000)
     context.add_cookies([{"name": "session_id", "value": session.session_id, "url": satellite_conductor.url}])
     page = watch.attach(context.new_page())
+    polls: list[str] = []
+    sockets: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if re.search(r"/(get_job|tail_live_job_log)\b", r.url) else None)
+    page.on("websocket", lambda ws: sockets.append(ws.url))
     try:
         fill_new_event(page, uid("Hello "))
         with page.expect_navigation(url=re.compile(r"/events/e\w+$")):
@@ -307,5 +315,7 @@ def test_shell_job_live_log_reaches_success(browser: Any, satellite_conductor: C
         expect(page.get_by_test_id("job-result")).to_contain_text("Success", timeout=30_000)
         expect(page.get_by_test_id("job-log")).to_contain_text("done")
         screenshot(page, "job-success-live")
+        assert any(url.endswith("/api/live") for url in sockets), sockets  # the log came over the live channel
+        assert polls == [], f"the job page polled the REST API: {polls}"
     finally:
         context.close()

@@ -97,6 +97,8 @@ def test_server_list_and_the_live_server_page(fleet_page: Any, fleet_session: Se
     page.goto("/servers?q=no-such-host-anywhere")
     expect(page.locator("#panel-online")).to_contain_text("No server matches these filters.")
 
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/get_quickmon_data" in r.url else None)
     stub = {"code": 0, "rows": MINUTE_ROWS, "data": None}
     page.route("**/api/app/get_latest_monitor_data", lambda route: route.fulfill(
         status=200, content_type="application/json", body=json.dumps(stub)))
@@ -108,7 +110,8 @@ def test_server_list_and_the_live_server_page(fleet_page: Any, fleet_session: Se
     expect(cpu).to_have_attribute("data-count", re.compile(r"^([2-9]|[1-9]\d+)$"))
     first = polyline_points(page, 1)
     assert len(first.split()) >= 2
-    expect(cpu.locator("polyline")).not_to_have_attribute("points", first)  # the next poll redraws it
+    expect(cpu.locator("polyline")).not_to_have_attribute("points", first)  # the next live row redraws it
+    assert polls == [], f"the server page polled the REST API: {polls}"
     expect(cpu.locator(".chart-value")).to_have_text(re.compile(r"^\d+(\.\d)?%$"))
     minutes = page.locator("[data-minute-charts] figure")
     expect(minutes).to_have_count(2)

@@ -1,8 +1,8 @@
 """Jobs: the history search (paged in SQL, never loading all jobs) and the job page (live or finished).
 
-The job page renders what is known now; `job.js` then polls `get_job` and `tail_live_job_log`
-once a second while the job runs and reloads the page when it ends, so the finished view is
-always the server's final record.
+The job page renders what is known now; `job.js` then follows the job over the live channel
+(`job:<id>` on `/api/live`) while it runs and reloads the page when it ends, so the finished
+view is always the server's final record.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Servers: the fleet list (online from memory, offline paged in SQL) and one server's page.
 
 The server page renders facts, groups and the last minute of per-second samples it has in
-memory; `server.js` then polls `get_quickmon_data` once a second for the live charts and
-`get_latest_monitor_data` once a minute for the minute graphs. Changes go through
+memory; `server.js` then follows `server:<id>` on the live channel (`/api/live`) for the live
+charts and polls `get_latest_monitor_data` once a minute for the minute graphs. Changes go through
 `update_server` and `delete_server`; install tokens through `get_satellite_token` (both are
 writes, so the browser calls them, never a loader).
 """

@@ -1,8 +1,12 @@
-// Keeps the dashboard's active-jobs panel current: polls get_active_jobs every few seconds and
-// redraws the list (status, progress, server). A failed poll waits longer and tries again.
+// Keeps the dashboard's active-jobs panel current from the live channel's `jobs` topic: a full
+// list on subscribing, then batches of changed and gone jobs, kept in a map and redrawn (status,
+// progress, server; newest first). After a reconnect the list is re-read over REST and the
+// subscription renewed. Only if the socket cannot be opened at all does the panel poll
+// get_active_jobs every few seconds (a failed poll waits longer and tries again).
 
 import { call } from '../api.js';
 import { el } from '../dom.js';
+import { LiveSocket } from '../live.js';
 
 const panel = document.querySelector('[data-active-jobs]');
 const counter = document.querySelector('[data-active-count]');
@@ -44,6 +48,39 @@ function render(rows, total) {
   panel.replaceChildren(...parts);
 }
 
+// -- the live channel ---------------------------------------------------------------------------
+
+const jobs = new Map();
+
+function renderMap() {
+  const rows = [...jobs.values()].sort((a, b) => (b.started || b.now || 0) - (a.started || a.now || 0));
+  render(rows.slice(0, SHOWN), rows.length);
+}
+
+function onMessage(message) {
+  if (message.type !== 'jobs') return;
+  if (message.reset) jobs.clear();
+  for (const job of message.changed || []) jobs.set(job.id, job);
+  for (const id of message.gone || []) jobs.delete(id);
+  renderMap();
+}
+
+async function onOpen(reconnected) {
+  if (reconnected) {
+    try {
+      const reply = await call('get_active_jobs', { limit: SHOWN });
+      render(reply.rows || [], reply.list ? reply.list.length : 0);
+    } catch (error) {
+      if (error.code === 'session') return;
+    }
+  }
+  live.subscribe('jobs');
+}
+
+const live = new LiveSocket({ onOpen, onMessage, onUnavailable: () => setTimeout(poll, POLL_MS) });
+
+// -- REST fallback (no WebSocket at all) ----------------------------------------------------------
+
 async function poll() {
   try {
     const reply = await call('get_active_jobs', { limit: SHOWN });
@@ -56,4 +93,4 @@ async function poll() {
   setTimeout(poll, delay);
 }
 
-if (panel) setTimeout(poll, POLL_MS);
+if (panel) live.start();

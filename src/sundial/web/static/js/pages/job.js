@@ -1,10 +1,14 @@
-// The job page while a job runs: once a second it asks for the job and the end of its log,
-// updates progress, status and resource numbers, and draws two small sparklines from the
-// samples it has seen. A failed poll backs off (up to 10 s) and keeps trying; when the job is
-// final the page reloads to show the stored record. Finished archived logs are fetched once.
+// The job page while a job runs: the live channel (`job:<id>`) brings the job's state and
+// progress, its log as it is printed (after an initial tail) and the final record, on which
+// the page reloads to show what was stored. Two sparklines are drawn from the resource samples
+// seen. After a reconnect the page re-reads the job over REST and subscribes again (the
+// subscription's tail replaces the log). Only when the socket cannot be opened at all does it
+// poll `get_job` and `tail_live_job_log` once a second instead (backing off up to 10 s on
+// failures). Finished archived logs are fetched once.
 
 import { call } from '../api.js';
 import { el } from '../dom.js';
+import { LiveSocket, toLogin } from '../live.js';
 import { drawSpark } from './spark.js';
 
 const data = JSON.parse(document.getElementById('job-data').textContent);
@@ -13,6 +17,7 @@ const banner = document.querySelector('[data-connection]');
 const POLL_MS = 1000;
 const MAX_BACKOFF_MS = 10000;
 const TAIL_BYTES = 65536;
+const MAX_LOG_CHARS = 1 << 20; // a chatty job keeps only the end of its log in the page
 const SPARK_POINTS = 120;
 const REMOVE = 'activity,timelines,procs,conns,input,data,files,output,actions,limits,params,script';
 const ACTIVE_WORDS = { queued: 'Queued', start_delay: 'Waiting', retry_delay: 'Retry wait', ready: 'Starting',
@@ -20,11 +25,30 @@ const ACTIVE_WORDS = { queued: 'Queued', start_delay: 'Waiting', retry_delay: 'R
 
 let lastText = log.textContent;
 let delay = POLL_MS;
+let started = data.started;
+let logChars = log.textContent.length;
 const samples = { cpu: [], mem: [] };
 
 function setText(selector, text) {
   const node = document.querySelector(selector);
   if (node) node.textContent = text;
+}
+
+// Live chunks are appended as text nodes; past MAX_LOG_CHARS the page keeps the last half.
+function appendLog(text, replace = false) {
+  const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 24;
+  if (replace) {
+    log.textContent = text;
+    logChars = text.length;
+  } else if (text) {
+    log.append(text);
+    logChars += text.length;
+  }
+  if (logChars > MAX_LOG_CHARS) {
+    log.textContent = log.textContent.slice(-MAX_LOG_CHARS / 2);
+    logChars = log.textContent.length;
+  }
+  if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
 function updateLog(text) {
@@ -96,14 +120,54 @@ function updateJob(job) {
     line.textContent = job.status || '';
     line.hidden = !job.status;
   }
-  if (job.started) setText('[data-job-elapsed]', elapsedText(Date.now() / 1000 - job.started));
+  if (job.started) started = job.started;
+  showElapsed();
   updateProgress(job);
   updateResources(job);
+}
+
+function showElapsed() {
+  if (started) setText('[data-job-elapsed]', elapsedText(Date.now() / 1000 - started));
 }
 
 function connection(ok) {
   if (banner) banner.hidden = ok;
 }
+
+// -- the live channel ---------------------------------------------------------------------------
+
+const topic = `job:${data.id}`;
+
+function onMessage(message) {
+  if (message.topic !== topic && message.type !== 'error') return;
+  if (message.type === 'job') updateJob(message.job);
+  else if (message.type === 'log') appendLog(message.text, Boolean(message.initial));
+  else if (message.type === 'final') window.location.reload();
+  else if (message.type === 'error' && message.topic === undefined && message.code === 'notfound') window.location.reload();
+}
+
+async function onOpen(reconnected) {
+  if (reconnected) {
+    try {
+      const reply = await call('get_job', { id: data.id, remove: REMOVE });
+      if (reply.job.final) {
+        window.location.reload();
+        return;
+      }
+      updateJob(reply.job);
+    } catch (error) {
+      if (error.code === 'session') {
+        toLogin();
+        return;
+      }
+    }
+  }
+  live.subscribe(topic, { tail: TAIL_BYTES });
+}
+
+const live = new LiveSocket({ onOpen, onMessage, onState: connection, onUnavailable: () => poll() });
+
+// -- REST fallback (no WebSocket at all) ----------------------------------------------------------
 
 async function poll() {
   try {
@@ -121,7 +185,7 @@ async function poll() {
     updateJob(reply.job);
   } catch (error) {
     if (error.code === 'session') {
-      window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+      toLogin();
       return;
     }
     connection(false);
@@ -142,6 +206,8 @@ async function fetchArchivedLog() {
   }
 }
 
-if (data.live) poll();
-else if (data.fetch_log) fetchArchivedLog();
+if (data.live) {
+  live.start();
+  setInterval(showElapsed, 1000); // the clock only; no request
+} else if (data.fetch_log) fetchArchivedLog();
 else if (log.textContent) log.scrollTop = log.scrollHeight;

@@ -1,10 +1,15 @@
-// The server page while it is open: live per-second charts (get_quickmon_data, once a second)
-// and minute graphs (get_latest_monitor_data, once a minute). Polling pauses while the tab is
-// hidden; a failed poll shows a banner and backs off up to 10 s, then recovers by itself. The
-// server going offline or coming back is shown without a reload.
+// The server page while it is open: live per-second charts from the live channel's
+// `server:<id>` topic (the last minute on subscribing, then one row each second as the
+// satellite sends it, and the server going offline or coming back), and minute graphs
+// (get_latest_monitor_data, once a minute). After a reconnect the rows are re-read over REST and
+// the subscription renewed; a lost connection shows a banner until it is back. Only if the
+// socket cannot be opened at all are the per-second rows polled (get_quickmon_data, once a
+// second, backing off up to 10 s on failures, every 5 s while the server is offline). Hidden
+// tabs do not draw (nor poll); coming back draws at once.
 
 import { call } from '../api.js';
 import { el } from '../dom.js';
+import { LiveSocket, toLogin } from '../live.js';
 import { Chart } from './chart.js';
 import { kindOf, minuteSeries, quickPoints } from './metrics.js';
 
@@ -22,6 +27,8 @@ let delay = POLL_MS;
 let online = data.online;
 let quickTimer = 0;
 let minuteTimer = 0;
+let polling = false; // true only in the REST fallback
+let quickRows = data.quick.slice();
 
 function quickChart(monitor) {
   const kind = kindOf(monitor.type, monitor.suffix);
@@ -34,6 +41,7 @@ const quickCharts = data.quick_monitors.map((monitor) => ({ monitor, chart: quic
 quickBox.replaceChildren(...quickCharts.map(({ chart }) => chart.node));
 
 function drawQuick(rows) {
+  if (document.hidden) return;
   const end = rows.length ? rows[rows.length - 1].date : Date.now() / 1000;
   for (const { monitor, chart } of quickCharts) chart.update([quickPoints(rows, monitor)], end - QUICK_WINDOW, end);
 }
@@ -56,9 +64,49 @@ function connection(ok) {
   if (banner) banner.hidden = ok;
 }
 
-function toLogin() {
-  window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+// -- the live channel ---------------------------------------------------------------------------
+
+const topic = `server:${data.id}`;
+
+function onMessage(message) {
+  if (message.topic !== topic) return;
+  if (message.type === 'server') {
+    setOnline(message.online);
+    if (!message.online) quickRows = [];
+  } else if (message.type === 'quickmon') {
+    if (message.reset) quickRows = message.rows || [];
+    else if (message.row) quickRows.push(message.row);
+    if (quickRows.length > QUICK_WINDOW + 5) quickRows = quickRows.slice(-(QUICK_WINDOW + 5));
+    drawQuick(quickRows);
+  }
 }
+
+async function onOpen(reconnected) {
+  if (reconnected) {
+    try {
+      const reply = await call('get_quickmon_data', { server: data.id });
+      const fresh = reply.servers?.[data.id];
+      setOnline(Array.isArray(fresh));
+      quickRows = fresh || [];
+      drawQuick(quickRows);
+    } catch (error) {
+      if (error.code === 'session') {
+        toLogin();
+        return;
+      }
+    }
+  }
+  live.subscribe(topic);
+}
+
+function startPolling() {
+  polling = true;
+  quickTimer = setTimeout(pollQuick, online ? POLL_MS : OFFLINE_POLL_MS);
+}
+
+const live = new LiveSocket({ onOpen, onMessage, onState: connection, onUnavailable: startPolling });
+
+// -- REST fallback (no WebSocket at all) ----------------------------------------------------------
 
 async function pollQuick() {
   quickTimer = 0;
@@ -67,7 +115,7 @@ async function pollQuick() {
     const reply = await call('get_quickmon_data', { server: data.id });
     const rows = reply.servers?.[data.id];
     setOnline(Array.isArray(rows));
-    if (rows) drawQuick(rows);
+    if (rows) drawQuick(quickRows = rows);
     connection(true);
     delay = online ? POLL_MS : OFFLINE_POLL_MS;
   } catch (error) {
@@ -122,7 +170,8 @@ async function pollMinutes() {
 // Hidden tabs stop asking; coming back asks at once.
 document.addEventListener('visibilitychange', () => {
   if (document.hidden) return;
-  if (!quickTimer) pollQuick();
+  if (polling && !quickTimer) pollQuick();
+  else drawQuick(quickRows);
   if (!minuteTimer) pollMinutes();
 });
 
@@ -141,6 +190,6 @@ if (serverForm) {
   });
 }
 
-drawQuick(data.quick);
-quickTimer = setTimeout(pollQuick, online ? POLL_MS : OFFLINE_POLL_MS);
+drawQuick(quickRows);
+live.start();
 pollMinutes();
