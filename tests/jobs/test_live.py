@@ -238,3 +238,27 @@ def test_reconnect_resumes_from_the_log_tail(node, uid, tmp_path):
         ws.send(topic)
         seen = until(ws, lambda m: m["type"] == "final" or (m["type"] == "log" and "third" in m["text"]))
     assert seen[-1]["type"] == "final" or seen[-1].get("initial") is True
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_never_holds_up_the_job(node, uid, tmp_path):
+    proc, api = node
+    gate = tmp_path / "gate"
+    flood = f"#!/bin/sh\nwhile [ ! -f {gate} ]; do sleep 0.1; done\nyes {'x' * 99} | head -c 41943040\necho finished\n"
+    api.ok("create_event", {"id": uid, "title": "Flood " + uid, "enabled": True, "category": "general",
+                            "plugin": "shellplug", "targets": ["main"], "algo": "random",
+                            "params": {"script": flood}, "triggers": [{"type": "manual", "enabled": True}]})
+    job_id = api.ok("run_event", {"id": uid})["id"]
+    with connect(ws_url(proc), additional_headers={"X-Session-ID": api.headers["X-Session-ID"]},
+                 max_queue=4) as ws:
+        assert receive(ws)["type"] == "hello"
+        ws.send(json.dumps({"cmd": "subscribe", "topic": f"job:{job_id}"}))
+        until(ws, lambda m: m["type"] == "log")
+        gate.write_text("go")  # 40 MB of output while this client reads nothing
+        job = wait(lambda: (lambda j: j if j.get("final") else None)(api.ok("get_job", {"id": job_id})["job"]),
+                   120, "the job to finish")
+        assert job["code"] == 0 and job["log_file_size"] > 40_000_000
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=60)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
+    assert "fell behind" in proc.log_text("Live")

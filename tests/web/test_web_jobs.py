@@ -319,3 +319,37 @@ def test_shell_job_live_log_reaches_success(browser: Any, satellite_conductor: C
         assert polls == [], f"the job page polled the REST API: {polls}"
     finally:
         context.close()
+
+
+def test_job_page_reconnects_and_resyncs_after_the_socket_drops(browser: Any, satellite_conductor: ConductorProcess,
+                                                                watch: PageWatch, tmp_path: Any) -> None:
+    session = Session(satellite_conductor.url, "admin", "admin")
+    wait_for_server(session)
+    gate = tmp_path / "gate"
+    script = f"#!/bin/sh\necho before-drop\nwhile [ ! -f {gate} ]; do sleep 0.1; done\necho after-drop\n"
+    job_id = session.call("run_event", {"id": make_event(session, uid("Drop "), params={"script": script})})["id"]
+    context = browser.new_context(base_url=satellite_conductor.url)
+    context.set_default_timeout(15_000)
+    context.add_cookies([{"name": "session_id", "value": session.session_id, "url": satellite_conductor.url}])
+    page = watch.attach(context.new_page())
+    sockets: list[Any] = []
+    resyncs: list[str] = []
+
+    def through(ws: Any) -> None:  # pass the socket through to the conductor, keeping a handle to drop it
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r"/api/live$"), through)
+    page.on("request", lambda r: resyncs.append(r.url) if "/get_job" in r.url else None)
+    try:
+        page.goto(f"/jobs/{job_id}")
+        expect(page.get_by_test_id("job-log")).to_contain_text("before-drop")
+        assert len(sockets) == 1 and resyncs == []
+        sockets[0].close(code=4000, reason="network trouble (test)")
+        gate.write_text("go")  # printed and finished while the page reconnects (1 s back-off) or after
+        expect(page.get_by_test_id("job-result")).to_contain_text("Success", timeout=30_000)
+        expect(page.get_by_test_id("job-log")).to_contain_text("after-drop")
+        assert len(sockets) >= 2, "the page did not reconnect"
+        assert resyncs, "the page did not re-read the job over REST after reconnecting"
+    finally:
+        context.close()
