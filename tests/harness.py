@@ -14,6 +14,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,29 @@ def login(base_url: str, username: str, password: str) -> Api:
     match = re.search(r"session_id=(\w+)", resp.headers.get("set-cookie", ""))
     assert match
     return Api(base_url, {"X-Session-ID": match.group(1)})
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition", every: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy and return that; fail naming `what`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def satellite_node(home: Path, env: dict[str, str] | None = None,
+                   settings: dict[str, Any] | None = None) -> Iterator[tuple[ConductorProcess, Api]]:
+    """A conductor whose local satellite is online, with an admin session; both gone afterwards."""
+    proc = ConductorProcess(home=home, env=env, settings={"local_satellite.enabled": True, **(settings or {})})
+    try:
+        proc.start()
+        api = login(proc.url, "admin", "admin")
+        wait_for(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite to come online")
+        yield proc, api
+        api.close()
+    finally:
+        proc.cleanup()

@@ -9,41 +9,22 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import Api, ConductorProcess, login
+from harness import Api, ConductorProcess, login, satellite_node, wait_for
 
 SECRET_KEY = "e2e-test-key"
 
 
-def wait(fn: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ConductorProcess, Api]]:
-    proc = ConductorProcess(home=tmp_path_factory.mktemp("e2e"), env={"SUNDIAL_secret_key": SECRET_KEY},
-                            settings={"local_satellite.enabled": True, "dead_job_timeout": 20}).start()
-    api = login(proc.url, "admin", "admin")
-    try:
-        wait(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite to come online")
-    except AssertionError:
-        proc.cleanup()
-        pytest.skip("the local satellite did not come online within 60 s")
-    yield proc, api
-    api.close()
-    proc.cleanup()
+    with satellite_node(tmp_path_factory.mktemp("e2e"), env={"SUNDIAL_secret_key": SECRET_KEY},
+                        settings={"dead_job_timeout": 20}) as pair:
+        yield pair
 
 
 def shell_event(api: Api, eid: str, script: str, **extra: Any) -> str:
@@ -54,7 +35,7 @@ def shell_event(api: Api, eid: str, script: str, **extra: Any) -> str:
 
 
 def final(api: Api, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    return wait(lambda: (lambda j: j if j.get("final") else None)(api.ok("get_job", {"id": job_id})["job"]),
+    return wait_for(lambda: (lambda j: j if j.get("final") else None)(api.ok("get_job", {"id": job_id})["job"]),
                 timeout, f"job {job_id} to finish")
 
 
@@ -84,13 +65,13 @@ def test_abort_stops_the_whole_process_tree(node, uid):
     marker = proc.home / f"{uid}.pid"
     script = f"#!/bin/sh\nsleep 300 &\necho $! > {marker}\nwait\n"
     job_id = run(api, shell_event(api, uid, script))
-    wait(lambda: marker.exists() and marker.read_text().strip(), 30, "the grandchild to start")
+    wait_for(lambda: marker.exists() and marker.read_text().strip(), 30, "the grandchild to start")
     grandchild = int(marker.read_text())
-    wait(lambda: api.ok("get_job", {"id": job_id})["job"].get("state") == "active", 30, "the job to be active")
+    wait_for(lambda: api.ok("get_job", {"id": job_id})["job"].get("state") == "active", 30, "the job to be active")
     api.ok("abort_job", {"id": job_id})
     job = final(api, job_id, 40)
     assert job["code"] == "abort" and job["description"] == "Manually aborted by user: admin"
-    wait(lambda: not _alive(grandchild), 15, "the grandchild to die")
+    wait_for(lambda: not _alive(grandchild), 15, "the grandchild to die")
 
 
 def _alive(pid: int) -> bool:
@@ -212,11 +193,11 @@ def test_conductor_killed_mid_job_reattaches_after_restart(tmp_path):
     agents: set[int] = set()
     try:
         api = login(proc.url, "admin", "admin")
-        wait(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite")
+        wait_for(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite")
         agents.add(_agent_pid(proc))
         eid = shell_event(api, "crash1", "#!/bin/sh\nsleep 4\necho survived\n")
         job_id = run(api, eid)
-        wait(lambda: api.ok("get_job", {"id": job_id})["job"].get("state") == "active", 30, "active")
+        wait_for(lambda: api.ok("get_job", {"id": job_id})["job"].get("state") == "active", 30, "active")
         proc.stop(signal.SIGKILL)
         proc.start()
         api = login(proc.url, "admin", "admin")
@@ -225,7 +206,7 @@ def test_conductor_killed_mid_job_reattaches_after_restart(tmp_path):
         agents.add(_agent_pid(proc))
     finally:
         proc.cleanup()
-    wait(lambda: not any(_running(pid) for pid in agents), 30, "every local agent to stop with the conductor")
+    wait_for(lambda: not any(_running(pid) for pid in agents), 30, "every local agent to stop with the conductor")
 
 
 def test_a_long_queue_runs_in_order_and_shows_true_positions(node, uid):
@@ -235,7 +216,7 @@ def test_a_long_queue_runs_in_order_and_shows_true_positions(node, uid):
                       limits=[{"type": "job", "enabled": True, "amount": 1},
                               {"type": "queue", "enabled": True, "amount": 200}])
     blocker = run(api, eid)
-    wait(lambda: api.ok("get_job", {"id": blocker})["job"].get("state") == "active", 30, "the first job to run")
+    wait_for(lambda: api.ok("get_job", {"id": blocker})["job"].get("state") == "active", 30, "the first job to run")
     line = [run(api, eid) for _ in range(199)]
     urgent = run(api, eid, priority=True)
     over = run(api, eid)  # the 201st waiting job: the queue (200) is full
@@ -254,7 +235,7 @@ def test_a_long_queue_runs_in_order_and_shows_true_positions(node, uid):
     assert [shown[j] for j in [urgent, *line]] == list(range(1, 199)), "renumbered without gaps, priority first"
     gate.touch()
     order = [blocker, urgent, *line]
-    done = wait(lambda: (lambda rows: rows if len(rows) == len(order) else None)(
+    done = wait_for(lambda: (lambda rows: rows if len(rows) == len(order) else None)(
         api.ok("search_jobs", {"query": f"event:{eid} code:0", "limit": 500})["rows"]), 120, "the queue to drain")
     by_id = {j["id"]: j for j in done}
     assert sorted(order, key=lambda j: by_id[j]["started"]) == order, "priority first, then oldest"
@@ -272,7 +253,7 @@ def test_daily_stats_count_conditions_and_day_limits_refuse_automatic_launches(n
     def via_action() -> tuple[dict[str, Any], str]:
         """Run the parent; its completion action launches the limited event (source `action`)."""
         job_id = run(api, parent)
-        record = wait(lambda: (lambda j: j if "code" in (j.get("actions") or [{}])[0] else None)(
+        record = wait_for(lambda: (lambda j: j if "code" in (j.get("actions") or [{}])[0] else None)(
             api.ok("get_job", {"id": job_id})["job"]), 60, "the parent's run_event action")
         children = [c["id"] for c in record.get("jobs") or [] if c.get("reason") == "action"]
         if children:
@@ -304,5 +285,5 @@ def test_daily_stats_count_conditions_and_day_limits_refuse_automatic_launches(n
 
     proc.stop()
     proc.start()
-    wait(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite after the restart")
+    wait_for(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite after the restart")
     assert today(limited) == {"job_start": 4, "job_complete": 2, "job_success": 2}, "kept across a restart"

@@ -19,31 +19,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from harness import Api, ConductorProcess, login
-
-
-def wait(fn: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from harness import Api, ConductorProcess, login, satellite_node, wait_for
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ConductorProcess, Api]]:
-    proc = ConductorProcess(home=tmp_path_factory.mktemp("live"), settings={"local_satellite.enabled": True}).start()
-    api = login(proc.url, "admin", "admin")
-    try:
-        wait(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite to come online")
-    except AssertionError:
-        proc.cleanup()
-        pytest.skip("the local satellite did not come online within 60 s")
-    yield proc, api
-    api.close()
-    proc.cleanup()
+    with satellite_node(tmp_path_factory.mktemp("live")) as pair:
+        yield pair
 
 
 def ws_url(proc: ConductorProcess) -> str:
@@ -118,7 +100,7 @@ def test_finished_job_answers_with_its_final_record(node, uid, tmp_path):
     gate = tmp_path / "gate"
     gate.write_text("open")
     job_id = api.ok("run_event", {"id": gated_event(api, uid, gate)})["id"]
-    wait(lambda: api.ok("get_job", {"id": job_id})["job"].get("final"), 60, "the job to finish")
+    wait_for(lambda: api.ok("get_job", {"id": job_id})["job"].get("final"), 60, "the job to finish")
     with open_live(proc, api) as ws:
         ws.send(json.dumps({"cmd": "subscribe", "topic": f"job:{job_id}"}))
         assert receive(ws)["type"] == "subscribed"
@@ -163,7 +145,7 @@ def test_user_without_the_category_is_refused(node, uid, tmp_path):
             assert receive(ws)["type"] == "subscribed"
             assert job_id not in {j["id"] for j in receive(ws)["changed"]}
             gate.write_text("go")
-            wait(lambda: api.ok("get_job", {"id": job_id})["job"].get("final"), 60, "the job to finish")
+            wait_for(lambda: api.ok("get_job", {"id": job_id})["job"].get("final"), 60, "the job to finish")
             ws.send(json.dumps({"cmd": "ping", "id": 7}))
             for message in until(ws, lambda m: m["type"] == "pong"):  # nothing of the job reached this user
                 assert job_id not in json.dumps(message)
@@ -232,7 +214,7 @@ def test_reconnect_resumes_from_the_log_tail(node, uid, tmp_path):
         ws.send(topic)
         until(ws, lambda m: m["type"] == "log" and "first" in m["text"])
     gate.write_text("go")  # printed while nobody listens
-    wait(lambda: api.ok("get_job", {"id": job_id})["job"].get("final") or
+    wait_for(lambda: api.ok("get_job", {"id": job_id})["job"].get("final") or
          "third" in api.ok("tail_live_job_log", {"id": job_id})["text"], 60, "the rest of the output")
     with open_live(proc, api) as ws:
         ws.send(topic)
@@ -254,7 +236,7 @@ def test_a_client_that_stops_reading_is_cut_off_and_never_holds_up_the_job(node,
         ws.send(json.dumps({"cmd": "subscribe", "topic": f"job:{job_id}"}))
         until(ws, lambda m: m["type"] == "log")
         gate.write_text("go")  # 40 MB of output while this client reads nothing
-        job = wait(lambda: (lambda j: j if j.get("final") else None)(api.ok("get_job", {"id": job_id})["job"]),
+        job = wait_for(lambda: (lambda j: j if j.get("final") else None)(api.ok("get_job", {"id": job_id})["job"]),
                    120, "the job to finish")
         assert job["code"] == 0 and job["log_file_size"] > 40_000_000
         with pytest.raises(ConnectionClosed) as closed:

@@ -4,14 +4,13 @@ cursor back or ahead launches, on both storage back ends."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
 import pytest
-from test_sched_service import BASE, FAST, START_TIMEOUT, TICK, make_event, minutes_of, read_tables
+from test_sched_service import BASE, FAST, START_TIMEOUT, make_event, minutes_of, read_tables
 
-from harness import Api, login, postgres_reachable
+from harness import Api, login, postgres_reachable, wait_for
 
 NOW = 1766111340  # 2025-12-18 18:29:00 America/Los_Angeles
 NEVER_YET = [{"type": "schedule", "enabled": True, "years": [2099], "minutes": [0]},
@@ -49,15 +48,6 @@ def test_update_state_sets_the_event_state_and_is_never_stored_on_the_event(admi
     admin.ok("delete_event", {"id": uid})
 
 
-def wait_until(check, seconds: float = 60.0) -> Any:  # type: ignore[no-untyped-def]
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(TICK / 2)
-    raise AssertionError("condition not reached in time")
-
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -67,11 +57,11 @@ def test_cursor_moved_back_replays_unlaunched_minutes_once_and_ahead_waits(fresh
     proc = fresh_conductor(backend=backend, env=FAST).start(timeout=START_TIMEOUT)
     admin = login(proc.url, "admin", "admin")
     event_id = make_event(admin, "every minute, catch-up", [{"type": "schedule"}, {"type": "catchup"}])
-    first = wait_until(lambda: minutes_of(read_tables(proc)[0], event_id)[:3] if
+    first = wait_for(lambda: minutes_of(read_tables(proc)[0], event_id)[:3] if
                        len(minutes_of(read_tables(proc)[0], event_id)) >= 3 else None)[0]
     # back: five minutes before the event existed; the minutes launched since are not launched again
     admin.ok("update_event", {"id": event_id, "update_state": {"cursor": first - 300}})
-    wait_until(lambda: first - 240 in minutes_of(read_tables(proc)[0], event_id))
+    wait_for(lambda: first - 240 in minutes_of(read_tables(proc)[0], event_id))
     slot_rows, job_rows, cursor = read_tables(proc)
     assert cursor is not None
     minutes = minutes_of(slot_rows, event_id)
@@ -83,7 +73,7 @@ def test_cursor_moved_back_replays_unlaunched_minutes_once_and_ahead_waits(fresh
     ahead = admin.ok("get_scheduler_status")["cursor"] + 600
     admin.ok("update_event", {"id": event_id, "update_state": {"cursor": ahead}})
     assert events_state(admin)[event_id] == {"cursor": ahead}
-    wait_until(lambda: ahead + 60 in minutes_of(read_tables(proc)[0], event_id))
+    wait_for(lambda: ahead + 60 in minutes_of(read_tables(proc)[0], event_id))
     minutes = minutes_of(read_tables(proc)[0], event_id)
     skipped = [m for m in minutes if m > minutes[0] and m - 60 not in minutes]
     assert skipped == [ahead + 60]  # one gap: the minutes up to the cursor were skipped
