@@ -100,7 +100,7 @@ def build_job_manager(config: Config, logs: LogManager, storage: Storage,
     return JobManager(JobStore(storage, logs.logger("Job")), job_logs, logs.logger("Job"),
                       dead_job_timeout=float(config.get("dead_job_timeout")),
                       inline_log_limit=int(config.get("max_inline_job_log_size")),
-                      known_tags=lambda: {t["id"] for t in lists["tags"].all()},
+                      known_tags=lambda: {t["id"] for t in lists["tags"].all()}, group_of=lists["groups"].get,
                       ebrake_per_min=int(config.get("max_jobs_per_min")))
 
 
@@ -123,7 +123,7 @@ def build_services(config: Config, logs: LogManager) -> Services:
         api_keys=ApiKeyService(lists["api_keys"]), activity=activity,
         objects=objects_store, state=state,
         events=EventService(objects_store, lists), jobs=jobs,
-        launcher=Launcher(jobs, lists, dict(config.get("job_env") or {})),
+        launcher=Launcher(jobs, lists, config),
         vault=vault, internal_jobs=internal_jobs,
         rotations=Rotations(vault, internal_jobs, quiescer, logs.logger("Vault")), daily=daily,
         hostname=host_id(config), started=time.time(), live=jobs.live.bus)

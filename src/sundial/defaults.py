@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "scheduler_max_catchup": 1000,
     "dead_job_timeout": 120,
     "job_env": {},
+    "job_universal_actions": {"default": [], "workflow": []},
+    "job_universal_limits": {"default": [], "workflow": []},
+    "default_plugin_credentials": {kind: {"uid": "", "gid": ""}
+                                   for kind in ("event", "action", "monitor", "scheduler")},
     "tz": "",
     "redirect_master_requests": False,
     "recover_admin": "",
@@ -169,6 +173,20 @@ DESCRIPTIONS: dict[str, str] = {
     "scheduler_max_catchup": "Most missed runs a catch-up event replays after downtime (the newest are kept).",
     "dead_job_timeout": "Seconds without updates before a running job is declared dead.",
     "job_env": "Environment variables added to every job.",
+    "job_universal_actions": "Actions appended to every job after its category's, as xyOps action objects: "
+                             "`default` for plain jobs, `workflow` for workflow runs; only enabled ones; test "
+                             "runs get them only with test_actions. xyOps ships a snapshot-on-error action here; "
+                             "Sundial ships none because server snapshots do not exist yet (such an action would "
+                             "fail at once with code `snapshot`), see docs/compatibility.md.",
+    "job_universal_limits": "Limits appended to every job after its category's (`default` for plain jobs, "
+                            "`workflow` for workflow runs; only enabled ones; test runs get them only with "
+                            "test_limits). For single-instance limits (job, queue, retry, file, tag) the event's "
+                            "and category's come first.",
+    "default_plugin_credentials": "Run-as user and group (`uid`, `gid`: a name, or a numeric id written as a "
+                                  "string such as \"1000\") per plugin type: `event` (jobs, on the satellite), "
+                                  "`action` and `scheduler` (on the conductor), `monitor` (accepted, not applied "
+                                  "yet); used when the plugin sets none. Empty = the account of the process that "
+                                  "runs it. Linux/macOS.",
     "tz": "Default time zone of the scheduler and UI (IANA name; empty = the process zone).",
     "redirect_master_requests": "Answer API calls on a non-primary conductor with a 302 to the primary.",
     "recover_admin": "USER:PASS creates or resets a hidden emergency administrator at every start.",

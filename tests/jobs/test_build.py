@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from sundial.jobs.build import (
+    LaunchSettings,
     completion_conditions,
     expand_params,
     final_tags,
@@ -37,7 +38,7 @@ def test_code_normalisation(raw: object, expected: object) -> None:
 
 def test_job_from_event_copies_overrides_and_appends_category_items() -> None:
     job = job_from_event(EVENT, {"params": {"extra": "1"}, "command": "rm -rf /", "category": "other"},
-                         category=CATEGORY, plugin=PLUGIN, config_env={"A": "1"})
+                         category=CATEGORY, plugin=PLUGIN, settings=LaunchSettings(job_env={"A": "1"}))
     assert job["id"].startswith("j") and job["event"] == "e1"
     assert "title" not in job and "triggers" not in job and "revision" not in job and "username" not in job
     assert job["event_title"] == "Nightly" and job["event_revision"] == 4

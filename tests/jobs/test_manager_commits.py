@@ -78,18 +78,17 @@ async def test_one_commit_stores_the_job_as_starting_before_its_launch(manager: 
     assert commits == 1 and pending == 0, "the launch left after exactly one commit, with nothing unwritten"
 
 
-async def test_a_job_that_must_wait_is_stored_ready_then_queued(manager: JobManager) -> None:
+async def test_a_job_that_must_wait_is_stored_queued_by_its_one_write(manager: JobManager) -> None:
     limit = [{"type": "job", "enabled": True, "amount": 1}, {"type": "queue", "enabled": True, "amount": 5}]
     await manager.accept(job("j1", limits=limit))
-    await manager.accept(job("j2", limits=limit))
     await until_sent(manager, 1)
+    commits = manager.store.commits
+    await manager.accept(job("j2", limits=limit))
+    assert manager.store.commits == commits + 1
     second = await manager.store.get("j2")
-    assert second is not None and second["state"] in ("ready", "queued") and not second.get("server")
-    for _ in range(100):
-        if (manager.get_active("j2") or {}).get("state") == "queued":
-            break
-        await asyncio.sleep(0.01)
-    assert (manager.get_active("j2") or {}).get("state") == "queued", "the concurrency slot was taken by j1"
+    assert second is not None and second["state"] == "queued" and second["position"] == 1 and not second.get("server")
+    assert "job was queued" in second["activity"][-1]["msg"], "the concurrency slot was taken by j1"
+    assert (manager.get_active("j2") or {}).get("state") == "queued"
 
 
 async def test_final_record_is_stored_before_the_job_leaves_the_active_set(manager: JobManager) -> None:

@@ -107,6 +107,15 @@ class DailyCounters:
             await self._write()
             return count + 1
 
+    async def reset(self) -> None:
+        """`admin_reset_daily_stats`: today's counts start again from zero, now (`timeStart`), and
+        that is stored at once so a restart does not bring the old counts back. Day limits and
+        daily caps count from the reset on, as in xyOps where they read the same stats."""
+        async with self._lock:
+            await self._roll()
+            self._counts, self._started = {}, time.time()
+            await self._write()
+
     def add(self, names: Iterable[str], delta: int = 1, day: str | None = None) -> None:
         """Change counters now, write them soon. A `day` other than today changes nothing (a job
         deleted after midnight no longer counts against today); counts never drop below zero."""

@@ -182,6 +182,13 @@ async def dash_stats(call: Call, p: Params) -> dict[str, Any]:
                                  "cpu": _cpu_percent(), "unbase": {}, "cache": {}}}
 
 
+@router.verb("admin_reset_daily_stats", auth=ADMIN)
+async def admin_reset_daily_stats(call: Call, p: Params) -> dict[str, Any]:
+    """Start today's counters (dash_stats `day`) again from zero, as the midnight reset does."""
+    await call.services.daily.reset()
+    return {"code": 0}
+
+
 @router.verb("admin_get_config", auth=ADMIN, primary_only=False)
 async def admin_get_config(call: Call, p: Params) -> dict[str, Any]:
     """The live configuration and the overrides file, without reserved keys (secret_key, SSO, ...)."""

@@ -406,9 +406,7 @@ async def manage_job_tags(call: Call, p: TagsParams) -> dict[str, Any]:
 async def update_job(call: Call, p: JobIdParams) -> dict[str, Any]:
     """Admin: shallow-update a job record (running or finished)."""
     fields = {k: v for k, v in p.fields_set().items() if k not in ("id", "event", "state", "final")}
-    live = call.services.jobs.active.get(p.id)
-    if live is not None:
-        live.update(fields)
+    if await call.services.jobs.update_fields(p.id, fields):
         return {"code": 0}
     record = await call.services.jobs.store.get(p.id)
     if record is None:

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from sundial.events.validation import LAUNCH_CONTEXT_KEYS
@@ -64,8 +65,19 @@ def first_enabled(items: list[dict[str, Any]], kind: str) -> dict[str, Any] | No
     return next((i for i in items if isinstance(i, dict) and i.get("type") == kind and i.get("enabled")), None)
 
 
+@dataclass(frozen=True)
+class LaunchSettings:
+    """The configuration a launch reads (config.md): read at each launch, so an
+    `admin_update_config` change applies to the next job without a restart."""
+
+    job_env: dict[str, Any] = field(default_factory=dict)
+    universal_actions: dict[str, Any] = field(default_factory=dict)  # job_universal_actions
+    universal_limits: dict[str, Any] = field(default_factory=dict)  # job_universal_limits
+    credentials: dict[str, Any] = field(default_factory=dict)  # default_plugin_credentials.event
+
+
 def job_from_event(event: dict[str, Any], overrides: dict[str, Any], *, category: dict[str, Any],
-                   plugin: dict[str, Any] | None, config_env: dict[str, Any]) -> dict[str, Any]:
+                   plugin: dict[str, Any] | None, settings: LaunchSettings) -> dict[str, Any]:
     """The launch copy of an event (spec: events-and-jobs §3 and §4.1 steps 1, 4, 8)."""
     job = {k: copy.deepcopy(v) for k, v in event.items() if k not in EVENT_ONLY_KEYS}
     for key, value in overrides.items():
@@ -77,21 +89,50 @@ def job_from_event(event: dict[str, Any], overrides: dict[str, Any], *, category
     job["params"] = _merged_params(event, overrides.get("params"), plugin)
     for key in ("limits", "actions", "tags"):
         job[key] = list(job.get(key) or [])
-    if category.get("enabled", True) or job.get("test"):
-        job["limits"] += [{**lim, "source": "category"} for lim in category.get("limits") or []
-                          if isinstance(lim, dict) and lim.get("enabled")]
-        job["actions"] += [{**act, "source": "category"} for act in category.get("actions") or []
-                           if isinstance(act, dict) and act.get("enabled")]
+    _append_shared_items(job, category, settings)
     now = round(time.time(), 3)
-    job.update(state="ready", started=now, log_file_size=0, progress=0, env=dict(config_env or {}))
+    job.update(state="ready", started=now, log_file_size=0, progress=0, env=dict(settings.job_env or {}))
     job.setdefault("now", now)
     if plugin is not None:
-        for key in ("command", "uid", "gid", "kill", "runner"):
+        for key in ("command", "kill", "runner"):
             if plugin.get(key) not in (None, ""):
                 job[key] = plugin[key]
         if plugin.get("script"):
             job["script"] = "(File)"
+        job.update(run_as(plugin, job["params"], settings.credentials))
     return job
+
+
+def _append_shared_items(job: dict[str, Any], category: dict[str, Any], settings: LaunchSettings) -> None:
+    """Step 4: enabled category items, then enabled universal ones (`default` or `workflow` list).
+
+    Test runs get them only when asked (`test_actions` / `test_limits`), as in xyOps.
+    """
+    flavour = "workflow" if job.get("type") == "workflow" else "default"
+    for key, test_flag, universal in (("actions", "test_actions", settings.universal_actions),
+                                      ("limits", "test_limits", settings.universal_limits)):
+        if job.get("test") and not job.get(test_flag):
+            continue
+        extra = universal.get(flavour) if isinstance(universal, dict) else None
+        for source, items in (("category", category.get(key)), ("universal", extra)):
+            if isinstance(items, list):
+                job[key] += [{**copy.deepcopy(item), "source": source} for item in items
+                             if isinstance(item, dict) and item.get("enabled")]
+
+
+def run_as(plugin: dict[str, Any], params: dict[str, Any], credentials: dict[str, Any]) -> dict[str, Any]:
+    """Step 8: `uid`/`gid` from the plugin, else `default_plugin_credentials.event`; a *locked*
+    plugin param named `uid`/`gid` with a non-empty value wins (the value is the event's, which
+    only an administrator can set for a locked param)."""
+    creds = credentials if isinstance(credentials, dict) else {}
+    out = {key: plugin.get(key) or creds.get(key) or "" for key in ("uid", "gid")}
+    for item in plugin.get("params") or []:
+        key = item.get("id") if isinstance(item, dict) else None
+        if key in ("uid", "gid") and item.get("locked"):
+            value = params.get(key, item.get("value"))
+            if value not in (None, "") and isinstance(value, str | int) and not isinstance(value, bool):
+                out[key] = value
+    return out
 
 
 def _merged_params(event: dict[str, Any], sparse: Any, plugin: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from sundial.jobs.build import LaunchError, expand_params, first_enabled, job_from_event
+from sundial.jobs.build import LaunchError, LaunchSettings, expand_params, first_enabled, job_from_event
 from sundial.jobs.daystats import check_day_limits
 from sundial.jobs.manager import JobManager
 from sundial.storage.lists import ConfigList
+
+
+class Settings(Protocol):
+    """The part of `sundial.config.Config` a launch reads."""
+
+    def get(self, path: str, default: Any = None) -> Any: ...
 
 
 def allows_manual_runs(event: dict[str, Any]) -> bool:
@@ -16,11 +22,21 @@ def allows_manual_runs(event: dict[str, Any]) -> bool:
 
 
 class Launcher:
-    def __init__(self, manager: JobManager, lists: dict[str, ConfigList], job_env: dict[str, Any]) -> None:
+    def __init__(self, manager: JobManager, lists: dict[str, ConfigList], config: Settings) -> None:
         self.manager = manager
         self.lists = lists
-        self.job_env = job_env
-        manager.launcher = self.relaunch
+        self.config = config
+        manager.retry_gate = self.check_retry
+
+    def settings(self) -> LaunchSettings:
+        """Read at every launch, so a configuration change applies to the next job."""
+        def mapping(path: str) -> dict[str, Any]:
+            value = self.config.get(path)
+            return value if isinstance(value, dict) else {}
+
+        return LaunchSettings(job_env=mapping("job_env"), universal_actions=mapping("job_universal_actions"),
+                              universal_limits=mapping("job_universal_limits"),
+                              credentials=mapping("default_plugin_credentials.event"))
 
     async def launch(self, event: dict[str, Any], overrides: dict[str, Any], *, source: str,
                      username: str = "", api_key: str = "", manual: bool = False) -> dict[str, Any]:
@@ -40,7 +56,7 @@ class Launcher:
         plugin = self._plugin(event)
         if not test:
             self._check_enabled(event, category, plugin)
-        job = job_from_event(event, overrides, category=category, plugin=plugin, config_env=self.job_env)
+        job = job_from_event(event, overrides, category=category, plugin=plugin, settings=self.settings())
         job["source"] = source
         if username:
             job["username"] = username
@@ -72,6 +88,16 @@ class Launcher:
         if plugin is not None and not plugin.get("enabled", True):
             raise LaunchError(f"Plugin is disabled: {plugin.get('title')}", "event")
 
-    async def relaunch(self, job: dict[str, Any]) -> dict[str, Any]:
-        """A retry: the job already carries its limits and actions; just accept it."""
-        return await self.manager.accept(job)
+    def check_retry(self, job: dict[str, Any]) -> None:
+        """The launch checks a retry passes again (events-and-jobs §8.4: retries take the launch
+        path): its event still exists and is enabled (unless a test), and no `day` limit is used
+        up (manual sources excepted). It keeps the limits and actions of the failed attempt, so
+        nothing is appended twice. Raises LaunchError; the failed job then ends without a retry."""
+        if job.get("type") != "adhoc":  # workflow job nodes have no event of their own
+            event = self.lists["events"].get(str(job.get("event") or ""))
+            if event is None:
+                raise LaunchError(f"Event not found: {job.get('event')}", "event")
+            if not job.get("test") and not event.get("enabled"):
+                raise LaunchError(f"Event is disabled: {event.get('title')}", "event")
+        if self.manager.daily is not None:
+            check_day_limits(job, self.manager.daily)

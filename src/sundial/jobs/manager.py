@@ -25,8 +25,8 @@ from sundial.jobs.build import (
 )
 from sundial.jobs.daystats import DayCounters, local_day, stat_names
 from sundial.jobs.logs import JobLogs
-from sundial.jobs.queues import JobIndex
-from sundial.jobs.select import candidates, pick
+from sundial.jobs.queues import JobIndex, job_weight
+from sundial.jobs.select import candidates, pick, server_cap, with_room
 from sundial.jobs.store import JobStore
 from sundial.live.bus import LiveBus
 from sundial.live.feeds import JobFeed
@@ -38,6 +38,10 @@ NEVER_FROM_AGENT = ("activity", "log_file", "log_file_size", "actions", "limits"
 DELAY_STATES = ("start_delay", "retry_delay")
 WAITING_STATES = ("queued", "ready", *DELAY_STATES)
 SWEEP_SECONDS = 5.0
+
+
+def _no_group(group_id: str) -> dict[str, Any] | None:
+    return None
 
 
 class Fleet(Protocol):
@@ -69,18 +73,20 @@ SuspendGate = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
 class JobManager:
     def __init__(self, store: JobStore, logs: JobLogs, log: Logger, *, dead_job_timeout: float = 120,
                  inline_log_limit: int = 1 << 20, known_tags: Callable[[], set[str]] = set,
-                 ebrake_per_min: int = 10000) -> None:
+                 ebrake_per_min: int = 10000, group_of: Callable[[str], dict[str, Any] | None] = _no_group) -> None:
         self.store = store
         self.logs = logs
         self.log = log
         self.dead_job_timeout = dead_job_timeout
         self.inline_log_limit = inline_log_limit
         self.known_tags = known_tags
+        self.group_of = group_of  # server group records, for their `max_jobs_per_server`
         self.ebrake_per_min = ebrake_per_min
         self.fleet: Fleet = NoFleet()
         self.secrets_for: Callable[[dict[str, Any]], Awaitable[dict[str, str]]] = _no_secrets
         self.condition_hooks: list[Hook] = []
-        self.launcher: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+        # The launch checks a retry passes again (Launcher.check_retry); raises LaunchError. None: no retries.
+        self.retry_gate: Callable[[dict[str, Any]], None] | None = None
         self.event_changer: EventChanger | None = None
         self.server_data_sink: ServerDataSink | None = None
         self.suspend_gate: SuspendGate | None = None
@@ -181,16 +187,14 @@ class JobManager:
     async def accept(self, job: dict[str, Any]) -> dict[str, Any]:
         """Store a built job durably, then start moving it. Returns once it is stored.
 
-        A job that can start at once takes its server before the write, so the one commit that
-        makes it durable for the caller also makes it durable as ``starting``: its launch leaves
-        right after that commit instead of after a second one (the common path pays one write).
+        A job that can start at once takes its server before the write, and one that must wait
+        takes its place in the queue, so the one commit that makes it durable for the caller
+        also makes it durable as ``starting`` or ``queued`` (one write per accept, not two).
         """
         self._check_ebrake()
         job_id = job["id"]
-        self._clock[job_id] = {"accept": time.monotonic()}
-        self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
-        meta_line(job, f"Job starting: source {job.get('source', 'user')}, event {job.get('event')}")
-        server = self._claim(job) if job.get("state") == "ready" and not self._may_suspend(job) else None
+        self._admit(job)
+        server = self._place(job)
         self.active[job_id] = job  # counted by concurrency limits while its row is written
         self.index.track(job)
         self.live.job_changed(job)
@@ -200,8 +204,27 @@ class JobManager:
             self._forget(job_id)
             raise
         self._mark(job_id, "stored")
-        self._spawn(self._launch(job, server) if server is not None else self._advance(job_id))
+        if server is not None:
+            self._spawn(self._launch(job, server))
+        elif job.get("state") != "queued":
+            self._spawn(self._advance(job_id))
         return job
+
+    def _admit(self, job: dict[str, Any]) -> None:
+        """What every accepted job gets before it is stored: its details split off, its first meta line."""
+        self._clock[job["id"]] = {"accept": time.monotonic()}
+        self.details[job["id"]] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+        meta_line(job, f"Job starting: source {job.get('source', 'user')}, event {job.get('event')}")
+
+    def _place(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        """A `ready` job's first move before its first write: its server (returned), else its
+        place in the queue; a job that can do neither stays `ready` and is aborted by `_advance`."""
+        if job.get("state") != "ready" or self._may_suspend(job):
+            return None
+        server = self._claim(job)
+        if server is None:
+            self._enqueue(job, self._why_waiting(job)[0])
+        return server
 
     def prepare(self, job: dict[str, Any]) -> dict[str, Any]:
         """Ready a built job for storing by someone else (see `adopt`): meta line, e-brake."""
@@ -226,6 +249,26 @@ class JobManager:
         if limit > 0 and count > limit:
             raise LaunchError("Global jobs per minute limit has been reached")
         self._minute = (minute, count)
+
+    async def update_fields(self, job_id: str, fields: dict[str, Any]) -> bool:
+        """`update_job` on an active job: merge the fields, re-file it in the queue index (its
+        group follows `type`/`workflow`, its place `priority`, its server load the `job` limit),
+        store it, and give the queue it joined a chance to start it. False: not active."""
+        job = self.active.get(job_id)
+        if job is None or job_id in self._finishing:
+            return False
+        for name, value in fields.items():
+            if name in DETAIL_KEYS:
+                self.details.setdefault(job_id, {})[name] = value
+            else:
+                job[name] = value
+        self.index.refile(job)
+        self.live.job_changed(job)
+        await self.store.save(self._record(job))
+        group = self.index.key_of(job_id)
+        if job.get("state") == "queued" and group is not None:
+            self._drain_queue(group)
+        return True
 
     # -- the state machine -----------------------------------------------------------------
     async def _advance(self, job_id: str) -> None:
@@ -282,10 +325,13 @@ class JobManager:
 
     async def _cannot_start(self, job: dict[str, Any]) -> None:
         """Why `_claim` said no, as a queue entry or an abort."""
+        await self._queue_or_abort(job, *self._why_waiting(job))
+
+    def _why_waiting(self, job: dict[str, Any]) -> tuple[str, bool]:
+        """The reason `_claim` said no, and whether an abort for it may be retried (§6 step 7, §8.1)."""
         if self._at_job_limit(job):
-            await self._queue_or_abort(job, "Maximum number of concurrent jobs for event has been reached")
-        else:
-            await self._queue_or_abort(job, "No available servers matching targets", retry_ok=True)
+            return "Maximum number of concurrent jobs for event has been reached", False
+        return "No available servers matching targets", True
 
     def _at_job_limit(self, job: dict[str, Any]) -> bool:
         job_limit = first_enabled(job.get("limits") or [], "job")
@@ -311,8 +357,13 @@ class JobManager:
         self._count(job, ["start"])
         self._fire(job, ["start"])
 
+    def _available(self, job: dict[str, Any], servers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Target servers that may take the job now (sec. 6 steps 1-5): online, enabled, under their cap."""
+        return with_room(candidates(job.get("targets") or [], servers), job_weight(job), self.index.load,
+                         self.group_of)
+
     def _choose_server(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        pool = candidates(job.get("targets") or [], self.fleet.online_servers())
+        pool = self._available(job, self.fleet.online_servers())
         if not pool:
             return None
         event_id = str(job.get("event"))
@@ -325,17 +376,29 @@ class JobManager:
         return pick(str(job.get("algo") or "random"), pool, robin=robin, active_count=self.count_on_server)
 
     async def _queue_or_abort(self, job: dict[str, Any], reason: str, retry_ok: bool = False) -> None:
-        queue_limit = first_enabled(job.get("limits") or [], "queue")
-        amount = float(queue_limit.get("amount") or 0) if queue_limit else 0
-        queued = self.index.queued(job) - (job.get("state") == "queued")  # the others in line
-        if amount > 0 and queued < amount:
-            if job.get("state") != "queued":
-                self._set_state(job, "queued", position=0 if job.get("priority") else queued + 1)
-                meta_line(job, f"{reason}; job was queued.")
+        was_queued = job.get("state") == "queued"
+        if self._enqueue(job, reason):
+            if not was_queued:
                 await self.store.save(self._record(job))
             return
-        suffix = ", and the queue is maxed out." if amount > 0 else "."
+        suffix = ", and the queue is maxed out." if self._queue_amount(job) > 0 else "."
         await self._abort_now(job, reason + suffix, retry_ok=retry_ok)
+
+    def _enqueue(self, job: dict[str, Any], reason: str) -> bool:
+        """Put the job in its queue (state only, no write) if its `queue` limit has room."""
+        amount = self._queue_amount(job)
+        queued = self.index.queued(job) - (job.get("state") == "queued")  # the others in line
+        if not (amount > 0 and queued < amount):
+            return False
+        if job.get("state") != "queued":
+            self._set_state(job, "queued", position=0 if job.get("priority") else queued + 1)
+            meta_line(job, f"{reason}; job was queued.")
+        return True
+
+    @staticmethod
+    def _queue_amount(job: dict[str, Any]) -> float:
+        queue_limit = first_enabled(job.get("limits") or [], "queue")
+        return float(queue_limit.get("amount") or 0) if queue_limit else 0
 
     def _drain_queue(self, key: str | None = None) -> None:
         """A slot or server freed up: start the next queued job of one group, or of each group
@@ -347,7 +410,7 @@ class JobManager:
             if job is None or self._at_job_limit(job):
                 continue
             servers = self.fleet.online_servers() if servers is None else servers
-            if not candidates(job.get("targets") or [], servers):
+            if not self._available(job, servers):
                 continue
             self._set_state(job, "ready")
             self._spawn(self._start(job))
@@ -574,28 +637,73 @@ class JobManager:
             if await self._held(job, lambda: self._completion_preview(job), then_state="complete"):
                 return
             record = self._final_record(job)
-            retry = retry_copy(record)
-            if retry is not None and self.launcher is not None:
+            retry = self._next_attempt(job, record)
+            if retry is not None:
                 record["retried"] = True
                 record.setdefault("jobs", []).append({"id": retry["id"], "reason": "retry"})
                 record["tags"] = list(dict.fromkeys([*record.get("tags", []), "_retried"]))
-            await self.store.save(record)
+            await self._store_final(record, retry)
             self.live.job_final(record)
             self._log_timing(job_id)
             self._forget(job_id)
             for waiter in self._waiters.pop(job_id, []):
                 if not waiter.done():
                     waiter.set_result(record)
-            if retry is not None and self.launcher is not None:
-                self._spawn(self.launcher(retry))
+            if retry is not None:
+                self._spawn(self._advance(retry["id"]))
             self._apply_side_effects(record)
             conditions = completion_conditions(record)
             self._count(record, conditions)
             self._fire(record, conditions)
-            if group is not None:
+            if self._frees_capped_server(record):
+                self._drain_queue()  # a slot on a capped server may fit a job of any queue
+            elif group is not None:
                 self._drain_queue(group)
         finally:
             self._finishing.discard(job_id)
+
+    def _next_attempt(self, job: dict[str, Any], record: dict[str, Any]) -> dict[str, Any] | None:
+        """The retry of a failed job (§8.4), admitted as `ready`/`retry_delay` (no slot, no
+        server yet), or None. `retry_ok` (stale job, limit abort, no servers) lives on the live
+        job only: the stored record never carries it. A retry the launch checks refuse leaves a
+        meta line, and the job ends as a plain failure (its completion actions fire)."""
+        if self.retry_gate is None:
+            return None
+        retry = retry_copy({**record, "retry_ok": bool(job.get("retry_ok"))})
+        if retry is None:
+            return None
+        try:
+            self.retry_gate(retry)
+            self._check_ebrake()
+        except LaunchError as exc:
+            meta_line(record, f"Job was not retried: {exc.description}")
+            return None
+        self._admit(retry)
+        self.active[retry["id"]] = retry
+        self.index.track(retry)
+        self.live.job_changed(retry)
+        return retry
+
+    async def _store_final(self, record: dict[str, Any], retry: dict[str, Any] | None) -> None:
+        """The final record and its retry are queued together, so they share one commit: a crash
+        can neither lose the retry of a job marked `retried` nor leave a retry of a live job."""
+        writes = [self.store.save(record)]
+        if retry is not None:
+            writes.append(self.store.insert(self._record(retry)))
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            if retry is not None:
+                self._forget(retry["id"])
+            raise failed
+        if retry is not None:
+            self._mark(retry["id"], "stored")
+
+    def _frees_capped_server(self, record: dict[str, Any]) -> bool:
+        server_id = record.get("server")
+        if not server_id or not self.index.waiting_groups():
+            return False
+        return any(s.get("id") == server_id and server_cap(s, self.group_of) for s in self.fleet.online_servers())
 
     # -- suspension (suspend actions) ---------------------------------------------------------
     def _may_suspend(self, job: dict[str, Any]) -> bool:
@@ -621,7 +729,7 @@ class JobManager:
     def _completion_preview(self, job: dict[str, Any]) -> list[str]:
         """The conditions `_finish` is about to fire (none when a retry follows)."""
         view = {**self._record(job), "code": normalize_code(job.get("code"))}
-        if self.launcher is not None and retry_copy(view) is not None:
+        if self.retry_gate is not None and retry_copy(view) is not None:
             return []
         return completion_conditions({**view, "tags": final_tags(view, self.known_tags())})
 
@@ -695,3 +803,4 @@ class JobManager:
 
 async def _no_secrets(job: dict[str, Any]) -> dict[str, str]:
     return {}
+

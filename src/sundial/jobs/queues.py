@@ -7,6 +7,10 @@ and re-filed whenever its state changes, so each question costs O(1) or O(log n)
 
 A queue group is also what the spec calls "similar" jobs: same ``workflow.node`` or ``event``,
 same ``workflow.job``, same ``type`` (events-and-jobs.md sec. 4.2).
+
+The index also keeps each server's load for the per-server job cap (sec. 6 step 5): the sum of
+the `job` limit weights of the jobs `starting` or `active` on it. `starting` counts because a
+job holds its server from the moment it is chosen, before its launch is written and sent.
 """
 
 from __future__ import annotations
@@ -18,8 +22,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sundial.jobs.build import first_enabled
+
 RUNNING_STATES = ("active", "starting")
 Order = tuple[int, float, int]  # (0 for priority jobs else 1, started, acceptance sequence)
+
+
+def job_weight(job: Mapping[str, Any]) -> float:
+    """The job's share of a server's cap: its enabled `job` limit's `weight`, default (and when
+    not a positive number) 1."""
+    limit = first_enabled(list(job.get("limits") or []), "job")
+    weight = limit.get("weight") if limit else None
+    return float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) and weight > 0 else 1.0
 
 
 def group_key(job: Mapping[str, Any]) -> str:
@@ -37,6 +51,8 @@ class _Entry:
     seq: int
     state: str = ""
     server: str = ""  # counted on this server while `active`
+    loads: str = ""  # adds `weight` to this server's load while `starting` or `active`
+    weight: float = 1.0
 
 
 @dataclass
@@ -55,6 +71,7 @@ class JobIndex:
         self._groups: dict[str, _Group] = {}
         self._by_event: dict[str, dict[str, None]] = {}  # event id -> job ids, acceptance order
         self._on_server: Counter[str] = Counter()
+        self._load: dict[str, float] = {}  # server id -> summed weights of its starting/active jobs
         self._waiting: dict[str, None] = {}  # groups with a non-empty queue
         self._renumber: set[str] = set()  # groups whose queue positions went stale
         self._seq = itertools.count()
@@ -79,6 +96,21 @@ class JobIndex:
             self._leave(str(job["id"]), entry)
             self._enter(str(job["id"]), entry, job)
 
+    def refile(self, job: Mapping[str, Any]) -> None:
+        """Re-file a job whose group (`type`, `workflow`), `priority` or `job` limit may have
+        changed (`update_job`): it moves to its new group's queue at its new place."""
+        job_id = str(job["id"])
+        entry = self._jobs.get(job_id)
+        if entry is None:
+            return
+        self._leave(job_id, entry)
+        key = group_key(job)
+        if key != entry.key:
+            self._drop_member(entry.key)
+            entry.key = key
+            self._groups.setdefault(key, _Group()).members += 1
+        self._enter(job_id, entry, job)
+
     def untrack(self, job_id: str) -> None:
         """A job left the active set (finished, flushed or never stored)."""
         entry = self._jobs.pop(job_id, None)
@@ -90,16 +122,22 @@ class JobIndex:
             ids.pop(job_id, None)
             if not ids:
                 del self._by_event[entry.event]
-        group = self._groups[entry.key]
+        self._drop_member(entry.key)
+
+    def _drop_member(self, key: str) -> None:
+        group = self._groups[key]
         group.members -= 1
         if group.members <= 0:
-            del self._groups[entry.key]
+            del self._groups[key]
 
     def _enter(self, job_id: str, entry: _Entry, job: Mapping[str, Any]) -> None:
         entry.state = str(job.get("state") or "")
         group = self._groups[entry.key]
         if entry.state in RUNNING_STATES:
             group.running += 1
+            entry.loads, entry.weight = str(job.get("server") or ""), job_weight(job)
+            if entry.loads:
+                self._load[entry.loads] = self._load.get(entry.loads, 0.0) + entry.weight
         if entry.state == "active":
             entry.server = str(job.get("server") or "")
             self._on_server[entry.server] += 1
@@ -113,6 +151,13 @@ class JobIndex:
         group = self._groups[entry.key]
         if entry.state in RUNNING_STATES:
             group.running -= 1
+        if entry.loads:
+            left = self._load.get(entry.loads, 0.0) - entry.weight
+            if left > 1e-9:
+                self._load[entry.loads] = left
+            else:
+                self._load.pop(entry.loads, None)
+            entry.loads = ""
         if entry.state == "active":
             self._on_server[entry.server] -= 1
             if self._on_server[entry.server] <= 0:
@@ -161,6 +206,10 @@ class JobIndex:
 
     def on_server(self, server_id: str) -> int:
         return self._on_server.get(server_id, 0)
+
+    def load(self, server_id: str) -> float:
+        """Summed `job` limit weights of the jobs starting or active on the server."""
+        return self._load.get(server_id, 0.0)
 
     def renumber(self, active: Mapping[str, dict[str, Any]]) -> None:
         """Write 1-based `position`s in queue order for the groups whose queue lost a job.

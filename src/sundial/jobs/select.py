@@ -26,6 +26,31 @@ def candidates(targets: Any, servers: list[Server]) -> list[Server]:
     return [s for s in chosen.values() if s.get("enabled", True)]
 
 
+def server_cap(server: Server, group_of: Callable[[str], dict[str, Any] | None]) -> float:
+    """The server's job cap (events-and-jobs.md sec. 6 step 5): its `maxJobs`, else the smallest
+    non-zero `max_jobs_per_server` of its groups; 0 means no cap."""
+    own = _positive(server.get("maxJobs"))
+    if own:
+        return own
+    caps = [_positive((group_of(str(gid)) or {}).get("max_jobs_per_server")) for gid in server.get("groups") or []]
+    return min((cap for cap in caps if cap), default=0.0)
+
+
+def with_room(servers: list[Server], weight: float, load: Callable[[str], float],
+              group_of: Callable[[str], dict[str, Any] | None]) -> list[Server]:
+    """Servers whose cap (if any) still fits this job's weight on top of their current load."""
+    kept = []
+    for server in servers:
+        cap = server_cap(server, group_of)
+        if not cap or load(server["id"]) + weight <= cap + 1e-9:
+            kept.append(server)
+    return kept
+
+
+def _positive(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0.0
+
+
 def pick(algo: str, servers: list[Server], *, robin: Callable[[int], int],
          active_count: Callable[[str], int]) -> Server | None:
     """Choose one server; `robin(n)` returns and advances the event's round-robin index."""
