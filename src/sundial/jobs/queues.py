@@ -110,6 +110,8 @@ class JobIndex:
             entry.key = key
             self._groups.setdefault(key, _Group()).members += 1
         self._enter(job_id, entry, job)
+        if entry.state == "queued":
+            self._renumber.add(key)  # its place in the (new) line may differ from the one it shows
 
     def untrack(self, job_id: str) -> None:
         """A job left the active set (finished, flushed or never stored)."""
