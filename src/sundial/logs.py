@@ -14,38 +14,12 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
+from sundial.logrows import format_row, parse_row
 
-
-def _clean(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        text = orjson.dumps(value, default=str).decode()
-    elif isinstance(value, float):
-        text = f"{value:.3f}"
-    else:
-        text = str(value)
-    return text.replace("\r", " ").replace("\n", " ").replace("][", "")
-
-
-def format_row(columns: Iterable[str], values: dict[str, Any]) -> str:
-    return "".join(f"[{_clean(values.get(col))}]" for col in columns) + "\n"
-
-
-def parse_row(line: str, columns: list[str]) -> dict[str, str]:
-    """Split a row back into its named columns (what `admin_search_logs` returns)."""
-    body = line.rstrip("\n")
-    if body.startswith("["):
-        body = body[1:]
-    if body.endswith("]"):
-        body = body[:-1]
-    parts = body.split("][")
-    return {col: parts[i] if i < len(parts) else "" for i, col in enumerate(columns)}
+__all__ = ["LogManager", "Logger", "format_row", "parse_row", "prune_archives"]
 
 
 class LogManager:
@@ -77,7 +51,7 @@ class LogManager:
             "hires_epoch": now, "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)),
             "hostname": self.hostname, "pid": os.getpid(), "component": component,
             "category": category, "code": code, "msg": msg, "data": data,
-        })
+        }) + "\n"
         with self._lock:
             self._append(self.file_for(component), row)
             if category == "error" and component != "Error":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sundial.defaults import DEFAULTS
-from sundial.logs import format_row, parse_row
+from sundial.logs import parse_row
 from sundial.satellite import logfmt
 from sundial.satellite.daemon import AlreadyRunning, PidFile, agent_status, run_agent, stop_agent
 
@@ -94,9 +95,11 @@ def test_status_and_stop_of_a_running_agent(tmp_path: Path) -> None:
             proc.wait()
 
 
-def test_agent_log_rows_match_the_conductors_format() -> None:
-    values = {"hires_epoch": 1767225600.125, "date": "2026-01-01 00:00:00", "hostname": "w7", "pid": 42,
-              "component": "Satellite", "category": "error", "code": "warning",
-              "msg": "line one\nline ][ two", "data": {"server_id": "s1", "groups": ["main"], "é": 1}}
-    assert logfmt.format_row(LOG_COLUMNS, values) + "\n" == format_row(LOG_COLUMNS, values)
+def test_agent_log_rows_use_the_conductors_columns() -> None:
+    record = logging.LogRecord("sat", logging.WARNING, __file__, 1, "line one\nline ][ two", None, None)
+    record.data = {"server_id": "s1", "é": 1}
+    row = parse_row(logfmt.BracketFormatter(hostname="W7").format(record), LOG_COLUMNS)
     assert logfmt.DEFAULT_COLUMNS == LOG_COLUMNS
+    assert row["hostname"] == "w7" and row["component"] == "Satellite" and row["category"] == "error"
+    assert row["code"] == "warning" and row["msg"] == "line one line  two"
+    assert json.loads(row["data"]) == {"server_id": "s1", "é": 1}

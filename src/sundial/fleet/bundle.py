@@ -3,7 +3,7 @@
 ``/api/app/satellite/core`` serves a ``.tar.gz`` holding
 
 * ``wheels/sundial_ops-<version>-py3-none-any.whl``: the agent part of Sundial only
-  (``sundial/__init__.py``, ``protocol.py``, ``netpolicy/``, ``satellite/``), built from the
+  (``sundial/__init__.py``, ``protocol.py``, ``logrows.py``, ``netpolicy/``, ``satellite/``), built from the
   running package, so an agent always matches its conductor and an editable checkout works too;
 * one wheel per third-party distribution the agent imports, repacked from the installed files
   (found by reading the agent's own imports, then following ``Requires-Dist``);
@@ -32,7 +32,7 @@ from pathlib import Path
 import sundial
 from sundial import __version__
 
-AGENT_PARTS = ("__init__.py", "protocol.py", "netpolicy", "satellite")
+AGENT_PARTS = ("__init__.py", "protocol.py", "logrows.py", "netpolicy", "satellite")
 SETUP_SCRIPT = Path(__file__).with_name("agent_setup.py")
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _SKIP_DIST_INFO = ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD")

@@ -11,40 +11,22 @@ Python's `logging` calls; this formatter maps each record onto the columns:
 | INFO | `debug` | 3 |
 | DEBUG | `debug` | 9 |
 
-An exception's traceback goes to the `data` column as JSON. The agent may not import the
-conductor's `sundial.logs`, so the few lines of row formatting are repeated here; a test
-checks both produce the same row.
+An exception's traceback goes to the `data` column as JSON. The row itself comes from
+:mod:`sundial.logrows`, which the conductor's logs use too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import time
 import traceback
-from collections.abc import Iterable
 from typing import Any
+
+from sundial.logrows import format_row
 
 DEFAULT_COLUMNS = ["hires_epoch", "date", "hostname", "pid", "component", "category", "code", "msg", "data"]
 COMPONENT = "Satellite"
-
-
-def clean(value: Any) -> str:
-    """One column's text: JSON for objects, 3 decimals for floats, no CR/LF, no `][`."""
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        text = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
-    elif isinstance(value, float):
-        text = f"{value:.3f}"
-    else:
-        text = str(value)
-    return text.replace("\r", " ").replace("\n", " ").replace("][", "")
-
-
-def format_row(columns: Iterable[str], values: dict[str, Any]) -> str:
-    return "".join(f"[{clean(values.get(col))}]" for col in columns)
 
 
 def _category_and_code(record: logging.LogRecord) -> tuple[str, Any]:
