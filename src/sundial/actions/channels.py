@@ -51,9 +51,14 @@ async def notify(runner: ActionRunner, job: dict[str, Any], action: dict[str, An
     limit = _int(channel.get("max_per_day"))
     if await runner.svc.counters.take(f"channels.{channel_id}.invocations", limit) is None:
         return Outcome("channel", f"Notification Channel has reached maximum daily limit: {channel_id} ({limit}/day)")
-    subs = sub_actions(channel, action)
+    return await fan_out(runner, job, sub_actions(channel, action),
+                         Outcome(0, f"Successfully notified channel: {channel_id}"))
+
+
+async def fan_out(runner: ActionRunner, job: dict[str, Any], subs: list[dict[str, Any]], outcome: Outcome) -> Outcome:
+    """Run notification sub-actions side by side and fold them into one outcome: the last failure
+    wins the code and description, and each sub-action gets its own section of the details."""
     results = await asyncio.gather(*(runner.dispatch(job, sub) for sub in subs))
-    outcome = Outcome(0, f"Successfully notified channel: {channel_id}")
     sections: list[str] = []
     for sub, result in zip(subs, results, strict=True):
         if result.code != 0:

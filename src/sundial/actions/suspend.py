@@ -19,7 +19,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from sundial.actions.channels import SECTIONS
+from sundial.actions.channels import fan_out
 from sundial.jobs.build import meta_line
 
 if TYPE_CHECKING:
@@ -108,17 +108,9 @@ class Suspender:
             subs.append({**base, "type": "email", "users": users, "email": str(action.get("email") or "")})
         if action.get("web_hook"):
             subs.append({**base, "type": "web_hook", "web_hook": str(action["web_hook"])})
-        results = await asyncio.gather(*(self.runner.dispatch(job, sub) for sub in subs))
-        outcome = Outcome(0, "Job suspended: waiting for a user to resume it"
-                             + ("" if subs else " (no one notified: the action names no recipients or web hook)"))
-        sections: list[str] = []
-        for sub, result in zip(subs, results, strict=True):
-            if result.code != 0:
-                outcome.code, outcome.description = result.code, result.description
-            body = result.description + (f"\n\n{result.details}" if result.details else "")
-            sections.append(f"### {SECTIONS[sub['type']]}\n\n{body}")
-        outcome.details = "\n\n".join(sections)
-        return outcome
+        return await fan_out(self.runner, job, subs, Outcome(
+            0, "Job suspended: waiting for a user to resume it"
+               + ("" if subs else " (no one notified: the action names no recipients or web hook)")))
 
     # -- resume_job -----------------------------------------------------------------------------------
     async def resume(self, job_id: str, params: dict[str, Any] | None, redirect: str, who: str) -> bool:
