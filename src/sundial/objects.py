@@ -104,6 +104,30 @@ class ObjectStore:
                 await extra(tx)
         return doc
 
+    async def multi_update(self, kind: ObjectKind, items: ConfigList, changes: list[dict[str, Any]], *,
+                           actor: str, client: ClientInfo) -> list[str]:
+        """Merge several partial objects at once (the UI's drag-to-reorder saves `sort_order` this way).
+
+        As in xyOps: no `modified`/`revision` bump, unknown ids are skipped, and one
+        `<kind>_multi_update` record names the fields the first item changed.
+        """
+        docs = []
+        for change in changes:
+            current = items.get(str(change.get("id")))
+            if current is not None:
+                docs.append({**copy.deepcopy(current), **_without_server_fields(change), "id": current["id"]})
+        fields = sorted(k for k in _without_server_fields(changes[0]) if k != "id") if changes else []
+        async with self.storage.transaction() as tx:
+            for doc in docs:
+                await items.replace(tx, doc)
+                for listener in self._listeners.get(kind.list_name, []):
+                    tx.after_commit(lambda listener=listener, doc=doc: listener("update", doc))  # type: ignore[misc]
+            await self.activity.record(tx, f"{kind.action or kind.singular}_multi_update",
+                                       f"Updated {len(docs)} {kind.list_name}: {', '.join(fields)}",
+                                       client=client, username=actor, keywords=[d["id"] for d in docs],
+                                       updated=fields)
+        return [d["id"] for d in docs]
+
     async def delete(self, kind: ObjectKind, items: ConfigList, item_id: str, *, actor: str,
                      client: ClientInfo, extra: Callable[[Tx], Awaitable[None]] | None = None
                      ) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from sundial.api.call import Call
-from sundial.api.errors import ApiError
+from sundial.api.errors import ApiError, validation_error
 from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.objects import CATEGORY, GROUP, ROLE, TAG, ObjectError, ObjectKind
@@ -159,7 +159,37 @@ def register_kind(kind: ObjectKind, create_model: type[Params], update_model: ty
         return {"code": 0}
 
 
+class MultiUpdateParams(Params):
+    items: list[dict[str, Any]] | None = Field(default=None, max_length=10000)
+
+
+def register_multi_update(kind: ObjectKind, update_model: type[Params]) -> None:
+    """Declare multi_update_X: several partial objects in one call, for callers without limits."""
+    plural, single, suffix = kind.list_name, kind.singular, kind.privilege_suffix
+
+    @router.verb(f"multi_update_{single}", MultiUpdateParams, privilege=f"edit_{suffix}",
+                 summary=f"Merge several partial {plural} at once (e.g. `sort_order`); no revision bump.")
+    async def multi_update(call: Call, p: MultiUpdateParams) -> dict[str, Any]:
+        if not p.items:  # xyOps answers this with code `session`, and so must we
+            raise ApiError("session", "Request missing 'items' parameter, or has zero length.")
+        _restrict(call, kind, "*")  # only callers without category/group limits
+        changes = [_checked_item(update_model, item) for item in p.items if item.get("id")]
+        await call.services.objects.multi_update(kind, call.services.list(plural), changes,
+                                                 actor=call.user.actor, client=call.client)
+        return {"code": 0}
+
+
+def _checked_item(update_model: type[Params], item: dict[str, Any]) -> dict[str, Any]:
+    """Each item passes the same field checks as `update_X` (types, title, icon, regex)."""
+    try:
+        return update_model.model_validate(item).fields_set()
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
 register_kind(CATEGORY, CategoryParams, CategoryUpdate)
 register_kind(TAG, ObjectParams, ObjectUpdate)
 register_kind(ROLE, RoleParams, RoleUpdate)
 register_kind(GROUP, GroupParams, GroupUpdate)
+register_multi_update(CATEGORY, CategoryUpdate)
+register_multi_update(GROUP, GroupUpdate)
