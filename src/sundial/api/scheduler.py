@@ -1,4 +1,5 @@
-"""Scheduler verbs: the "when will this run?" preview and the scheduler's status.
+"""Scheduler verbs: the "when will this run?" preview, the scheduler's status, and running a
+scheduler plugin by hand (`test_scheduler_plugin`).
 
 Pausing and resuming are `update_global_state {"scheduler.enabled": false|true}` (system.py),
 as in xyOps; key rotation uses the same switch.
@@ -16,10 +17,18 @@ from sundial.api.events import check_access
 from sundial.api.params import ObjectId, Params
 from sundial.api.registry import ADMIN, USER, VerbRouter
 from sundial.scheduler.service import SchedulerService
+from sundial.scheduler.timing import as_zone
 from sundial.scheduler.triggers import TriggerError, normalise_triggers, validate_triggers
 
 router = VerbRouter()
 MAX_PREVIEW = 1000
+
+
+class TestPluginParams(Params):
+    id: ObjectId
+    params: dict[str, Any] = Field(default_factory=dict)
+    timezone: str | None = Field(default=None, max_length=64)
+    epoch: float | None = Field(default=None, ge=0, le=253402300799)
 
 
 class ScheduleParams(Params):
@@ -73,3 +82,21 @@ async def get_event_schedule(call: Call, p: ScheduleParams) -> dict[str, Any]:
 async def get_scheduler_status(call: Call, p: Params) -> dict[str, Any]:
     """Cursor, clock, per-event catch-up state and timings of the last ticks."""
     return {"code": 0, **_service(call).status()}
+
+
+@router.verb("test_scheduler_plugin", TestPluginParams, privilege="edit_plugins")
+async def test_scheduler_plugin(call: Call, p: TestPluginParams) -> dict[str, Any]:
+    """Run a scheduler plugin once with one item (`params`, `timezone`, minute of `epoch`) and
+    return its answer without launching anything: `{data, stdout, stderr, child_cmd}`, or
+    `{err: true, description, …}` when the plugin fails (code 0 either way, as in xyOps).
+    The plugin's secret values are redacted from everything returned."""
+    plugin = call.services.list("plugins").get(p.id)
+    if plugin is None or plugin.get("type") != "scheduler":
+        raise ApiError("api", f"Scheduler Plugin not found: {p.id}")
+    if p.timezone:
+        try:
+            as_zone(p.timezone)
+        except Exception:
+            raise ApiError("api", f"Unknown timezone: {p.timezone}") from None
+    answer = await _service(call).test_plugin(plugin, p.params, p.timezone, p.epoch)
+    return {"code": 0, **answer}

@@ -30,6 +30,7 @@ from typing import Any
 from sundial import __version__
 
 MAX_OUTPUT = 32 * 1024 * 1024  # bytes kept of each stream; more is cut (and flagged)
+DRAIN_SECONDS = 2.0  # after a timeout kill: how long to wait for the pipes to close
 
 
 @dataclass(slots=True)
@@ -155,17 +156,28 @@ def _run_as(run: PluginRun) -> dict[str, Any]:
     return options
 
 
-async def _read_capped(stream: asyncio.StreamReader | None) -> tuple[bytes, bool]:
+@dataclass(slots=True)
+class _Streams:
+    """STDOUT/STDERR bytes read so far: filled as they arrive, so a timeout keeps what came."""
+
+    out: bytearray = field(default_factory=bytearray)
+    err: bytearray = field(default_factory=bytearray)
+    cut: bool = False
+
+    def into(self, result: ProcessResult) -> None:
+        result.stdout = self.out.decode("utf-8", "replace")
+        result.stderr = self.err.decode("utf-8", "replace")
+        result.truncated = self.cut
+
+
+async def _read_capped(stream: asyncio.StreamReader | None, kept: bytearray, streams: _Streams) -> None:
     if stream is None:
-        return b"", False
-    kept = bytearray()
-    cut = False
+        return
     while chunk := await stream.read(65536):
         room = MAX_OUTPUT - len(kept)
         if len(chunk) > room:
-            cut = True
+            streams.cut = True
         kept += chunk[:max(room, 0)]
-    return bytes(kept), cut
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
@@ -174,7 +186,10 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
 
 
 async def run_plugin(run: PluginRun, stdin_line: str) -> ProcessResult:
-    """Start the child, write one line to STDIN, collect STDOUT/STDERR until exit or timeout."""
+    """Start the child, write one line to STDIN, collect STDOUT/STDERR until exit or timeout.
+
+    After a timeout the process group is killed and the output it printed so far is kept
+    (read until the pipes close, at most ``DRAIN_SECONDS``), so the error can show it."""
     result = ProcessResult(argv=list(run.argv))
     problem = _check_credentials(run)
     if problem:
@@ -187,15 +202,20 @@ async def run_plugin(run: PluginRun, stdin_line: str) -> ProcessResult:
     except (OSError, ValueError) as exc:
         result.error = f"Child spawn error: {exc}"
         return result
+    streams = _Streams()
+    talk = asyncio.ensure_future(_talk(proc, stdin_line, streams))
     try:
-        await asyncio.wait_for(_talk(proc, stdin_line, result), run.timeout)
+        await asyncio.wait_for(asyncio.shield(talk), run.timeout)
     except TimeoutError:
         _kill_group(proc)
+        await _finish(talk)
         await proc.wait()
         result.error = f"Plugin timed out after {run.timeout:g} seconds"
     except BaseException:
         _kill_group(proc)  # cancelled (shutdown): never leave the child behind
+        talk.cancel()
         raise
+    streams.into(result)
     result.exit_code = proc.returncode
     if not result.error and proc.returncode:
         first = next((line for line in result.stderr.splitlines() if line.strip()), "")
@@ -203,7 +223,14 @@ async def run_plugin(run: PluginRun, stdin_line: str) -> ProcessResult:
     return result
 
 
-async def _talk(proc: asyncio.subprocess.Process, stdin_line: str, result: ProcessResult) -> None:
+async def _finish(talk: asyncio.Future[None]) -> None:
+    """Let the readers take what the killed group left in the pipes; a descendant that left the
+    group could hold them open, so give up after DRAIN_SECONDS."""
+    with contextlib.suppress(TimeoutError, OSError):
+        await asyncio.wait_for(talk, DRAIN_SECONDS)
+
+
+async def _talk(proc: asyncio.subprocess.Process, stdin_line: str, streams: _Streams) -> None:
     async def feed() -> None:
         if proc.stdin is None:
             return
@@ -212,9 +239,6 @@ async def _talk(proc: asyncio.subprocess.Process, stdin_line: str, result: Proce
             await proc.stdin.drain()
             proc.stdin.close()
 
-    _, (out, out_cut), (err, err_cut) = await asyncio.gather(feed(), _read_capped(proc.stdout),
-                                                             _read_capped(proc.stderr))
+    await asyncio.gather(feed(), _read_capped(proc.stdout, streams.out, streams),
+                         _read_capped(proc.stderr, streams.err, streams))
     await proc.wait()
-    result.stdout = out.decode("utf-8", "replace")
-    result.stderr = err.decode("utf-8", "replace")
-    result.truncated = out_cut or err_cut

@@ -12,12 +12,13 @@ Why it is shaped like this:
   non-zero exit, unparseable or incomplete answer) launches nothing for that plugin, logs an
   error and leaves an activity ``warning`` with the raw output; it never raises into the tick.
 * Deciding is separate from storing: :meth:`TriggerPlugins.decide` only answers which jobs to
-  launch; the service stores them with their slots in one transaction, as for any launch.
+  launch; the decider (``deciding``) stores them with their slots in one transaction.
+* Output shown anywhere (log, activity, test verb) has the plugin's secret values redacted: a
+  plugin may echo its environment or STDIN.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import math
 import re
@@ -36,10 +37,12 @@ from sundial.plugins.process import PluginRun, ProcessResult, prepare_run, run_p
 from sundial.scheduler.planner import Due
 from sundial.scheduler.timing import date_parts
 from sundial.scheduler.triggers import is_enabled
+from sundial.vault.runtime import redact
 
 DEFAULT_TIMEOUT = 30.0
 RAW_KEEP = 4000  # characters of a bad answer kept in the log and the activity entry
 Lookup = Callable[[str], Mapping[str, Any] | None]
+SlotKey = tuple[str, int, int]
 SecretSource = Callable[[str], Awaitable[dict[str, str]]]
 
 
@@ -49,12 +52,20 @@ class AnswerError(ValueError):
 
 @dataclass(slots=True)
 class Deferred:
-    """A launch waiting for its plugin: the due slot and its already built job."""
+    """A launch waiting for its plugin: its slot, its minute and its already built job.
 
-    due: Due
+    Plain data (no planner objects), because it is stored in ``schedule_pending`` and read
+    back after a restart to ask the plugin again."""
+
+    key: SlotKey  # (event id, nominal second, trigger number)
+    minute: int
     job: dict[str, Any]
     plugin_id: str
-    item: dict[str, Any]
+    item: dict[str, Any]  # the STDIN item; its "job" is ``job``
+
+    @property
+    def event_id(self) -> str:
+        return self.key[0]
 
 
 @dataclass(slots=True)
@@ -90,8 +101,12 @@ def trigger_item(due: Due, job: Mapping[str, Any], default_zone: str) -> dict[st
     """One STDIN item: the plugin trigger's fields plus timezone, ``dargs``, ``now`` and the job."""
     own = plugin_trigger(due.event) or {}
     zone = str(due.trigger.get("timezone") or own.get("timezone") or default_zone)
-    minute = due.launch.minute
-    return {**copy.deepcopy(dict(own)), "timezone": zone, "dargs": date_parts(minute, zone), "now": minute,
+    return make_item(own, zone, due.launch.minute, job)
+
+
+def make_item(trigger: Mapping[str, Any], zone: str, minute: int, job: Mapping[str, Any]) -> dict[str, Any]:
+    """The STDIN item for a plugin trigger at ``minute`` (also the test verb's single item)."""
+    return {**copy.deepcopy(dict(trigger)), "timezone": zone, "dargs": date_parts(minute, zone), "now": minute,
             "job": job}
 
 
@@ -215,8 +230,24 @@ class PluginSettings:
     credentials: Mapping[str, Any] | None = None
 
 
+@dataclass(slots=True)
+class Asked:
+    """One plugin run: how it was started, what it did, and the secret values it was given
+    (scrubbed from anything shown: logs, activity entries, the test verb)."""
+
+    run: PluginRun | None
+    result: ProcessResult
+    hide: list[str] = field(default_factory=list)
+
+    def shown(self, keep: int = RAW_KEEP) -> dict[str, Any]:
+        """The run's output as logged and shown: the last ``keep`` characters, secrets redacted."""
+        return {"stdout": redact(self.result.stdout[-keep:], self.hide),
+                "stderr": redact(self.result.stderr[-keep:], self.hide),
+                "child_cmd": redact(" ".join(self.result.argv), self.hide)}
+
+
 class TriggerPlugins:
-    """Runs the tick's deferred items through their plugins and answers which jobs launch."""
+    """Runs deferred items through their plugins and answers which jobs launch."""
 
     def __init__(self, *, plugins: Lookup, secrets_for: SecretSource,
                  active_jobs: Callable[[], list[dict[str, Any]]],
@@ -227,32 +258,30 @@ class TriggerPlugins:
         self.log_error = log_error
         self.to_real = to_real
 
-    async def decide(self, deferred: Sequence[Deferred], settings: PluginSettings) -> Decision:
-        groups: dict[str, list[Deferred]] = {}
-        for entry in deferred:
-            groups.setdefault(entry.plugin_id, []).append(entry)
+    async def decide(self, plugin_id: str, entries: Sequence[Deferred], settings: PluginSettings) -> Decision:
+        """Run one plugin with ``entries`` (all for that plugin); never raises, whatever the plugin does."""
         decision = Decision()
-        outcomes = await asyncio.gather(*(self._one_plugin(pid, entries, settings, decision)
-                                          for pid, entries in groups.items()), return_exceptions=True)
-        for pid, outcome in zip(groups, outcomes, strict=True):
-            if isinstance(outcome, BaseException):  # a bug of ours: still never the tick
-                self._warn(decision, pid, f"Scheduler plugin {pid} failed: {outcome!r}", None)
-                decision.refused += len(groups[pid])
+        try:
+            await self._one_plugin(plugin_id, list(entries), settings, decision)
+        except Exception as exc:  # a bug of ours: still never the caller's loop
+            self._warn(decision, plugin_id, f"Scheduler plugin {plugin_id} failed: {exc!r}", None)
+            decision.approved.clear()
+            decision.refused = len(entries)
         return decision
 
-    async def ask(self, plugin: Mapping[str, Any], items: list[dict[str, Any]],
-                  settings: PluginSettings) -> tuple[PluginRun | None, ProcessResult]:
+    async def ask(self, plugin: Mapping[str, Any], items: list[dict[str, Any]], settings: PluginSettings) -> Asked:
         """Run ``plugin`` once with ``items`` (also the test verb's path); never raises for the plugin."""
         plugin_secrets = await self.secrets_for(str(plugin.get("id")))
+        hide = [str(value) for value in plugin_secrets.values() if str(value)]
         try:
             run = prepare_run(plugin, script_folder=settings.script_folder, secrets=plugin_secrets,
                               base_url=settings.base_url, default_timeout=DEFAULT_TIMEOUT,
                               default_credentials=settings.credentials)
         except (OSError, ValueError) as exc:
-            return None, ProcessResult(argv=[], error=str(exc))
+            return Asked(None, ProcessResult(argv=[], error=str(exc)), hide)
         line = stdin_line(items, plugin_secrets, settings.base_url,
                           [j for j in self.active_jobs() if j.get("state") != "queued"])
-        return run, await run_plugin(run, line)
+        return Asked(run, await run_plugin(run, line), hide)
 
     async def _one_plugin(self, plugin_id: str, entries: list[Deferred], settings: PluginSettings,
                           decision: Decision) -> None:
@@ -264,13 +293,15 @@ class TriggerPlugins:
         if not plugin.get("enabled", True):
             decision.refused += len(entries)  # disabled: skipped quietly, as in xyOps
             return
-        run, result = await self.ask(plugin, [entry.item for entry in entries], settings)
+        asked = await self.ask(plugin, [entry.item for entry in entries], settings)
         try:
-            verdicts = parse_answer(result, len(entries))
+            verdicts = parse_answer(asked.result, len(entries))
         except AnswerError as exc:
-            self._warn(decision, plugin_id, f"Scheduler plugin {plugin_id} failed: {exc}", result)
+            self._warn(decision, plugin_id, f"Scheduler plugin {plugin_id} failed: {redact(str(exc), asked.hide)}",
+                       asked)
             decision.refused += len(entries)
             return
+        run = asked.run
         run_as = run.uid if run is not None else None
         for entry, verdict in zip(entries, verdicts, strict=True):
             self._apply(decision, plugin, entry, verdict, run.cwd if run else "", settings, run_as)
@@ -284,17 +315,34 @@ class TriggerPlugins:
             files = store_files(verdict.files, plugin_id=str(plugin["id"]), cwd=cwd, data_root=settings.data_root,
                                 run_as_uid=run_as) if verdict.files else []
         except AnswerError as exc:
-            self.log_error(f"Event {entry.due.event.get('id')}: scheduler plugin {plugin['id']} launch at "
-                           f"{entry.due.launch.minute} not started: {exc}")
+            self.log_error(f"Event {entry.event_id}: scheduler plugin {plugin['id']} launch at "
+                           f"{entry.minute} not started: {exc}")
             decision.refused += 1
             return
         apply_verdict(entry.job, verdict, self.to_real, files)
         decision.approved.append(entry)
 
-    def _warn(self, decision: Decision, plugin_id: str, message: str, result: ProcessResult | None,
+    def _warn(self, decision: Decision, plugin_id: str, message: str, asked: Asked | None,
               activity: bool = True) -> None:
-        raw = {"stdout": result.stdout[-RAW_KEEP:], "stderr": result.stderr[-RAW_KEEP:],
-               "child_cmd": " ".join(result.argv)} if result is not None else {}
-        self.log_error(message + (f" (stdout: {raw['stdout'][-500:]!r})" if raw else ""))
+        """Error log line and activity warning; the output kept (partial after a timeout) is redacted."""
+        raw = asked.shown() if asked is not None else {}
+        self.log_error(message + (f" (stdout: {raw['stdout'][-500:]!r}, stderr: {raw['stderr'][-500:]!r})"
+                                  if raw else ""))
         if activity:
             decision.warnings.append((message, {"plugin": plugin_id, **raw}))
+
+
+def test_answer(asked: Asked) -> dict[str, Any]:
+    """``test_scheduler_plugin``'s reply: the parsed last line as ``data`` with the output, or
+    ``err`` with a description (and whatever output there was, partial after a timeout).
+    Secret values are redacted everywhere, the parsed answer included."""
+    shown = asked.shown(keep=RAW_KEEP * 4)
+    problem = asked.result.error
+    if not problem:
+        line = redact(asked.result.last_line, asked.hide)
+        try:
+            return {"data": orjson.loads(line), **shown} if line else {"err": True,
+                    "description": "Plugin printed nothing on STDOUT", **shown}
+        except orjson.JSONDecodeError as exc:
+            problem = f"JSON Parse Error: {exc}"
+    return {"err": True, "description": redact(problem, asked.hide), **shown}

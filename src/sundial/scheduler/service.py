@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,12 +39,14 @@ from sqlalchemy.exc import IntegrityError
 
 from sundial.activity import ActivityLog
 from sundial.config import Config
+from sundial.ids import generate_id
 from sundial.jobs.build import LaunchError
 from sundial.jobs.launch import Launcher
 from sundial.jobs.manager import JobManager
 from sundial.logs import Logger
 from sundial.scheduler import slots
 from sundial.scheduler.clock import SchedulerClock, host_timezone
+from sundial.scheduler.deciding import PluginDecider, to_row
 from sundial.scheduler.planner import (
     Due,
     StateRow,
@@ -56,12 +58,13 @@ from sundial.scheduler.planner import (
     shape_job,
 )
 from sundial.scheduler.plugins import (
-    Decision,
     Deferred,
     PluginSettings,
     SecretSource,
     TriggerPlugins,
+    make_item,
     plugin_trigger,
+    test_answer,
     trigger_item,
 )
 from sundial.scheduler.state_edit import StateEdit, parse_state_edit
@@ -76,9 +79,6 @@ CHUNK_ENV = "SUNDIAL_SCHEDULER_CHUNK"  # tests: small chunks to crash between th
 FAULT_ENV = "SUNDIAL_FAULT_INJECT"  # tests: "scheduler:<step>" ends the process there (as vault/faults.py)
 MAX_SPREAD_SECONDS = 1.0
 DEFAULT_MAX_CATCHUP = 1000
-
-
-Warnings = Sequence[tuple[str, dict[str, Any]]]  # activity "warning" entries: (description, payload)
 
 
 async def _no_secrets(plugin_id: str) -> dict[str, str]:
@@ -100,7 +100,6 @@ class TickStats:
     refused: int = 0
     duplicates: int = 0
     deferred: int = 0
-    refused_by_plugin: int = 0
     replayed: int = 0
     plan_s: float = 0.0
     stored_s: float = 0.0
@@ -109,8 +108,7 @@ class TickStats:
     def summary(self) -> dict[str, Any]:
         skews = sorted(self.skews)
         return {"minute": self.minute, "planned": self.planned, "stored": self.stored, "refused": self.refused,
-                "duplicates": self.duplicates, "deferred": self.deferred,
-                "refused_by_plugin": self.refused_by_plugin, "replayed": self.replayed,
+                "duplicates": self.duplicates, "deferred": self.deferred, "replayed": self.replayed,
                 "adopted": len(skews), "plan_s": round(self.plan_s, 4), "stored_s": round(self.stored_s, 4),
                 "last_adopt_s": round(skews[-1], 4) if skews else None,
                 "skew_p50_s": round(statistics.median(skews), 4) if skews else None,
@@ -119,10 +117,12 @@ class TickStats:
 
 @dataclass
 class _Batch:
-    """Built launches of one chunk: (slot key, job or None when the launch was refused)."""
+    """Built launches of one chunk: (slot key, job or None when the launch was refused); the
+    final chunk also carries the launches left to scheduler plugins (stored as waiting)."""
 
     items: list[tuple[slots.SlotKey, dict[str, Any] | None]]
     final: bool
+    pending: list[Deferred] = field(default_factory=list)
 
 
 class SchedulerService:
@@ -151,11 +151,16 @@ class SchedulerService:
             plugins=lists["plugins"].get, secrets_for=plugin_secrets or _no_secrets,
             active_jobs=lambda: list(jobs.active.values()),
             log_error=lambda message: log.error("scheduler", message), to_real=self.clock.to_real)
+        self.decider = PluginDecider(
+            storage=storage, events=lists["events"].get, state=state, jobs=jobs, activity=activity, log=log,
+            plugins=self.trigger_plugins, settings=self._plugin_settings, is_primary=is_primary,
+            hand_over=lambda stored: self._hand_over(stored, None))
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         await self._load_state()
         self._tasks = [asyncio.create_task(self._run())]
+        self.decider.start()
         if self.clock.fast:
             self.log.debug(2, f"Scheduler clock runs {self.clock.speed:g} times faster than real time (test mode)")
         self.log.debug(3, f"Scheduler started; cursor {self.loop_cursor}, zone {self.default_zone()}")
@@ -165,6 +170,7 @@ class SchedulerService:
             self.loop_cursor, self.event_state = await slots.load_state(conn)
 
     async def stop(self) -> None:
+        await self.decider.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -223,6 +229,7 @@ class SchedulerService:
             self._live = True
             self.history.append(stats)
             self._log_tick(stats)
+            self.decider.kick()  # launches waiting for plugins: this minute's, or older ones after a pause
             return stats
 
     async def _plan(self, minute: int) -> TickPlan:
@@ -251,22 +258,20 @@ class SchedulerService:
         """Store the minute chunk by chunk; hand its jobs over once all are durable (or on failure,
         those that are), so a big minute is not slowed by the job manager working in between.
 
-        Launches a scheduler plugin must approve come last: the other jobs are handed over
-        first, then the plugins run, and the approved jobs form the minute's final chunk, which
-        also moves the cursor -- so a crash while a plugin runs re-asks it, and never loses or
-        doubles a launch (slots recognise what was stored before)."""
-        deferred = [due for due in plan.due if due.launch.plugin_decides]
+        Launches a scheduler plugin must approve are built now and stored as waiting rows with
+        the final chunk (which also moves the cursor); the decider (``deciding``) asks the plugins
+        beside this loop, so a slow plugin never delays the next minutes. A crash while a plugin
+        decides leaves the rows, and the plugin is asked again after the restart."""
         launches = [due for due in plan.due if not due.launch.plugin_decides]
-        stats.deferred = len(deferred)
+        waiting = self._build_deferred([due for due in plan.due if due.launch.plugin_decides], stats)
         size = chunk_size()
-        chunks = [launches[i:i + size] for i in range(0, len(launches), size)]
-        if not deferred and not chunks:
-            chunks = [[]]
+        chunks = [launches[i:i + size] for i in range(0, len(launches), size)] or [[]]
         note = self._gap_note(plan)
         stored: list[dict[str, Any]] = []
         try:
             for index, chunk in enumerate(chunks):
-                batch = _Batch(self._build(chunk, stats), final=not deferred and index == len(chunks) - 1)
+                final = index == len(chunks) - 1
+                batch = _Batch(self._build(chunk, stats), final=final, pending=waiting if final else [])
                 stored += await self._commit(batch, plan, stats, note)
                 if launches:
                     fault_point("after_commit" if batch.final else "between_chunks")
@@ -274,37 +279,19 @@ class SchedulerService:
         finally:
             stats.stored_s = time.time() - stats.boundary
             self._hand_over(stored, stats)
-        if deferred:
-            await self._store_plugin_launches(deferred, plan, stats, note)
-
-    async def _store_plugin_launches(self, deferred: list[Due], plan: TickPlan, stats: TickStats,
-                                     note: str | None) -> None:
-        """Ask the plugins, then store the approved jobs (and the cursor) as the final chunk."""
-        waiting = self._build_deferred(deferred, stats)
-        decision = await self.trigger_plugins.decide(waiting, self._plugin_settings()) if waiting else Decision()
-        stats.refused_by_plugin = decision.refused
-        items: list[tuple[slots.SlotKey, dict[str, Any] | None]] = []
-        for entry in decision.approved:
-            if self.lists["events"].get(str(entry.due.event["id"])) is None:
-                continue  # deleted while its plugin was deciding
-            items.append((entry.due.key, self._prepare(entry.due, entry.job, stats)))
-        stored: list[dict[str, Any]] = []
-        try:
-            stored = await self._commit(_Batch(items, final=True), plan, stats, note, decision.warnings)
-        finally:
-            self._hand_over(stored, stats)
 
     def _build_deferred(self, deferred: list[Due], stats: TickStats) -> list[Deferred]:
         """Jobs for launches a plugin decides: built now, so the plugin sees the job it approves."""
         zone = self.default_zone()
         waiting: list[Deferred] = []
+        stats.deferred = len(deferred)
         for due in deferred:
             own = plugin_trigger(due.event)
             try:
                 job = self.launcher.build(dict(due.event), overrides_for(due), source="plugin")
                 shape_job(job, due, self.clock.to_real)
                 job["splugin"] = str((own or {}).get("plugin_id") or "")
-                waiting.append(Deferred(due, job, job["splugin"], trigger_item(due, job, zone)))
+                waiting.append(Deferred(due.key, due.launch.minute, job, job["splugin"], trigger_item(due, job, zone)))
             except Exception as exc:  # LaunchError, or a record the builder chokes on: never the tick
                 stats.refused += 1
                 reason = exc.description if isinstance(exc, LaunchError) else repr(exc)
@@ -312,15 +299,19 @@ class SchedulerService:
                                             f"{due.launch.now} refused: {reason}")
         return waiting
 
-    def _prepare(self, due: Due, job: dict[str, Any], stats: TickStats) -> dict[str, Any] | None:
-        """The job manager's last check (jobs per minute); a refusal keeps the slot with no job."""
-        try:
-            return self.jobs.prepare(job)
-        except LaunchError as exc:
-            stats.refused += 1
-            self.log.error("scheduler", f"Event {due.event.get('id')}: scheduled launch at "
-                                        f"{due.launch.now} refused: {exc.description}")
-            return None
+    async def test_plugin(self, plugin: Mapping[str, Any], params: Mapping[str, Any], zone: str | None,
+                          epoch: float | None) -> dict[str, Any]:
+        """Run a scheduler plugin by hand with one item, as a tick would, and launch nothing.
+
+        The item's job is a stand-in (no event): the plugin sees the shape it gets at a tick."""
+        zone = zone or self.default_zone()
+        minute = int((self.clock.now() if epoch is None else epoch) // MINUTE) * MINUTE
+        trigger = {"type": "plugin", "enabled": True, "plugin_id": str(plugin.get("id")), "params": dict(params)}
+        job = {"id": generate_id("j"), "event": "", "now": minute, "source": "plugin",
+               "splugin": str(plugin.get("id")), "test": True}
+        asked = await self.trigger_plugins.ask(plugin, [make_item(trigger, zone, minute, job)],
+                                               self._plugin_settings())
+        return test_answer(asked)
 
     def _plugin_settings(self) -> PluginSettings:
         host = str(self.config.get("local_api_hostname") or "localhost")
@@ -346,21 +337,21 @@ class SchedulerService:
                 built.append((due.key, None))
         return built
 
-    async def _commit(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None,
-                      warnings: Warnings = ()) -> list[dict[str, Any]]:
+    async def _commit(self, batch: _Batch, plan: TickPlan, stats: TickStats,
+                      note: str | None) -> list[dict[str, Any]]:
         """One transaction; a concurrent claim of the same slot (unique key) is retried once.
         Returns the jobs stored (slots claimed before by a crashed run are left out)."""
         for attempt in (1, 2):
             try:
-                return await self._commit_once(batch, plan, stats, note, warnings)
+                return await self._commit_once(batch, plan, stats, note)
             except IntegrityError:
                 if attempt == 2:
                     raise
                 self.log.debug(3, "Scheduler slot claimed concurrently; re-checking the chunk")
         return []
 
-    async def _commit_once(self, batch: _Batch, plan: TickPlan, stats: TickStats, note: str | None,
-                           warnings: Warnings = ()) -> list[dict[str, Any]]:
+    async def _commit_once(self, batch: _Batch, plan: TickPlan, stats: TickStats,
+                           note: str | None) -> list[dict[str, Any]]:
         async with self.storage.transaction() as tx:
             if not self.state.scheduler_enabled:
                 raise _Paused
@@ -370,14 +361,21 @@ class SchedulerService:
             jobs = [job for _, job in fresh if job is not None]
             await self.jobs.store.insert_in(tx.conn, jobs)
             if batch.final:
+                await self._add_pending(tx, batch.pending)
                 await slots.write_state(tx.conn, self.storage.is_sqlite, plan.minute, plan.changes)
                 await slots.prune_slots(tx.conn, plan.minute)
                 if note:
                     await self.activity.record(tx, "scheduler_catchup", note, keywords=["scheduler"])
-                for description, payload in warnings:
-                    await self.activity.record(tx, "warning", description, keywords=["scheduler"], **payload)
             tx.after_commit(lambda: self._committed(batch, plan, stats, jobs, len(batch.items) - len(fresh)))
         return jobs
+
+    @staticmethod
+    async def _add_pending(tx: Tx, pending: list[Deferred]) -> None:
+        """Waiting rows for the plugins; a launch already launched or already waiting (a minute
+        repeated after a crash, a cursor moved back) is not stored again."""
+        keys = [entry.key for entry in pending]
+        known = await slots.taken_slots(tx.conn, keys) | await slots.pending_keys(tx.conn, keys)
+        await slots.add_pending(tx.conn, [to_row(entry) for entry in pending if entry.key not in known])
 
     def _committed(self, batch: _Batch, plan: TickPlan, stats: TickStats, jobs: list[dict[str, Any]],
                    duplicates: int) -> None:
@@ -407,7 +405,7 @@ class SchedulerService:
         return " ".join(parts)
 
     # -- handing jobs to the job manager --------------------------------------------------------
-    def _hand_over(self, jobs: list[dict[str, Any]], stats: TickStats) -> None:
+    def _hand_over(self, jobs: list[dict[str, Any]], stats: TickStats | None) -> None:
         """Adopt every stored job at once; the stagger becomes job-manager timers, not sleeps here.
 
         Wave k of ready jobs waits ``k * scheduler_stagger_ms`` in ``start_delay``, so satellites
@@ -421,7 +419,8 @@ class SchedulerService:
             if offset and job.get("state") == "ready":
                 job.update(state="start_delay", until=round(now + offset, 3))
             self.jobs.adopt(job)
-            stats.skews.append(now - stats.boundary)
+            if stats is not None:
+                stats.skews.append(now - stats.boundary)
 
     # -- startup triggers (spec §5) --------------------------------------------------------------
     async def _launch_startup_triggers(self) -> None:
@@ -514,7 +513,7 @@ class SchedulerService:
         return {"enabled": self.state.scheduler_enabled, "primary": self.is_primary(), "cursor": self.loop_cursor,
                 "now": self.clock.now(), "clock_speed": self.clock.speed, "timezone": self.default_zone(),
                 "event_state": {k: {"cursor": v.cursor, "nth": v.nth} for k, v in self.event_state.items()},
-                "ticks": [stats.summary() for stats in self.history]}
+                "ticks": [stats.summary() for stats in self.history], "plugins": self.decider.status()}
 
 
 def chunk_size() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select
@@ -16,11 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sundial.scheduler.planner import StateRow
 from sundial.storage.engine import upsert_insert
-from sundial.storage.schema import schedule_slots, schedule_state
+from sundial.storage.schema import schedule_pending, schedule_slots, schedule_state
 
 LOOP_KEY = "*"  # the loop cursor's row; no event id can be "*"
 SlotKey = tuple[str, int, int]  # (event id, nominal second, trigger number)
 KEEP_SLOTS_SECONDS = 86400  # slots older than the cursor by this much are pruned (kept for audits)
+
+
+@dataclass(slots=True)
+class PendingRow:
+    """A launch waiting for its scheduler plugin, as stored in ``schedule_pending``."""
+
+    key: SlotKey
+    plugin_id: str
+    minute: int
+    doc: dict[str, Any]  # {"job": built job, "item": STDIN item without its job}
 
 
 async def load_state(conn: AsyncConnection) -> tuple[int | None, dict[str, StateRow]]:
@@ -115,3 +126,48 @@ async def put_event_row(conn: AsyncConnection, is_sqlite: bool, event_id: str, r
         return
     await conn.execute(_upsert(is_sqlite), [{"event_id": event_id, "cursor": row.cursor, "nth": row.nth,
                                              "modified": time.time()}])
+
+
+async def pending_keys(conn: AsyncConnection, keys: Sequence[SlotKey]) -> set[SlotKey]:
+    """Which of these launches already wait for their plugin (a cursor moved back over them)."""
+    if not keys:
+        return set()
+    found: set[SlotKey] = set()
+    event_ids = sorted({k[0] for k in keys})
+    for start in range(0, len(event_ids), 500):
+        rows = await conn.execute(select(schedule_pending.c.event_id, schedule_pending.c.slot,
+                                         schedule_pending.c.trigger_no)
+                                  .where(schedule_pending.c.event_id.in_(event_ids[start:start + 500])))
+        found.update((r.event_id, int(r.slot), int(r.trigger_no)) for r in rows)
+    return found & set(keys)
+
+
+async def add_pending(conn: AsyncConnection, rows: Iterable[PendingRow]) -> None:
+    """Store launches that wait for their plugin, in the transaction that moves the cursor."""
+    now = time.time()
+    values = [{"event_id": r.key[0], "slot": r.key[1], "trigger_no": r.key[2], "plugin_id": r.plugin_id,
+               "minute": r.minute, "doc": r.doc, "created": now} for r in rows]
+    if values:
+        await conn.execute(schedule_pending.insert(), values)
+
+
+async def load_pending(conn: AsyncConnection) -> list[PendingRow]:
+    """Every waiting launch, oldest minute first."""
+    rows = await conn.execute(select(schedule_pending).order_by(schedule_pending.c.minute, schedule_pending.c.slot,
+                                                                schedule_pending.c.event_id))
+    return [PendingRow((r.event_id, int(r.slot), int(r.trigger_no)), r.plugin_id, int(r.minute), r.doc)
+            for r in rows]
+
+
+async def drop_pending(conn: AsyncConnection, keys: Iterable[SlotKey]) -> set[SlotKey]:
+    """Forget answered launches; returns the keys that were still waiting (the others were
+    answered by another run, e.g. an old primary, and must not launch again)."""
+    removed: set[SlotKey] = set()
+    for key in keys:
+        event_id, slot, trigger_no = key
+        result = await conn.execute(delete(schedule_pending).where(
+            schedule_pending.c.event_id == event_id, schedule_pending.c.slot == slot,
+            schedule_pending.c.trigger_no == trigger_no))
+        if result.rowcount:
+            removed.add(key)
+    return removed

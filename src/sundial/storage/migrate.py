@@ -19,7 +19,7 @@ from sundial.storage.schema import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "sundial_schema_version"
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 # Alembic's version table, declared as Alembic creates it, for stamping a fresh database.
 _version_table = Table(VERSION_TABLE, MetaData(), Column("version_num", String(32), nullable=False),

@@ -141,6 +141,20 @@ schedule_state = Table(
     Column("modified", Float, nullable=False),
 )
 
+# Scheduler: launches waiting for their scheduler plugin's answer. Written with the minute's cursor
+# advance and deleted with the answer's jobs and slots, so a crash while a plugin decides means the
+# plugin is asked again (docs/scheduler.md "Scheduler plugins"). `doc`: the built job and STDIN item.
+schedule_pending = Table(
+    "schedule_pending", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("slot", BigInteger, primary_key=True),
+    Column("trigger_no", Integer, primary_key=True),
+    Column("plugin_id", String(64), nullable=False, default=""),
+    Column("minute", BigInteger, nullable=False),
+    Column("doc", Doc, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
 # Servers (satellites) ever seen: the record is the xyOps Server object; online state lives in
 # the conductor's memory, the `online` column only mirrors it for search and other conductors.
 servers = Table(
