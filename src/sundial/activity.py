@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, select
 
 from sundial.ids import generate_id
 from sundial.logs import Logger
@@ -94,9 +94,14 @@ class ActivityLog:
             "id": doc["id"], "username": username, "ip": client.ip}))
         return doc
 
-    async def search(self, query: str, *, offset: int = 0, limit: int = 1,
-                     sort_dir: int = -1) -> tuple[list[dict[str, Any]], int]:
+    async def search(self, query: str, *, offset: int = 0, limit: int = 1, sort_dir: int = -1,
+                     action_prefix: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """One page of matches and the total; `action_prefix` keeps actions `<prefix>_...` only
+        (revision history of one object kind)."""
         where = compile_query(query, ACTIVITY_INDEX)
+        if action_prefix:
+            escaped = action_prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+            where = and_(where, activity.c.action.like(escaped + "\\_%", escape="\\"))
         order = activity.c.id.desc() if sort_dir < 0 else activity.c.id.asc()
         async with self.storage.read() as conn:
             total = (await conn.execute(select(func.count()).select_from(activity).where(where))).scalar()

@@ -13,10 +13,11 @@ from sundial.api.call import Call
 from sundial.api.dispatch import principal_for, require_admin_session
 from sundial.api.errors import ApiError
 from sundial.api.params import Params, StrList, strip_html
-from sundial.api.registry import PUBLIC, SESSION, USER, VerbRouter
+from sundial.api.registry import ADMIN, PUBLIC, SESSION, USER, VerbRouter
 from sundial.auth.accounts import AccountError
 from sundial.auth.apikeys import redacted
 from sundial.auth.users import LoginError, sanitized
+from sundial.internal_jobs import InternalJobHandle
 
 router = VerbRouter()
 
@@ -338,3 +339,26 @@ async def logout_all(call: Call, p: PasswordParams) -> dict[str, Any]:
         await call.services.users.add_security_event(tx, me["username"], "warning", call.client,
                                                      description=f"Logged out {count} other sessions")
     return {"code": 0}
+
+
+@router.verb("admin_logout_all", UsernameParams, auth=ADMIN)
+async def admin_logout_all(call: Call, p: UsernameParams) -> dict[str, Any]:
+    """End every session of one user, as an internal job (`{id}`); their live sockets drop at the next ping."""
+    services = call.services
+    user = services.users.get(p.username)
+    if user is None:
+        raise ApiError("user", f"User not found: {p.username}")
+    username, admin = user["username"], call.user
+    client = call.client
+    handle = services.internal_jobs.start(f"Logging out all sessions for user: {username}", "user",
+                                          admin.username, email=str(admin.record.get("email") or ""))
+
+    async def work(job: InternalJobHandle) -> None:
+        async with services.storage.transaction() as tx:
+            count = await services.users.delete_user_sessions(tx, username)
+            await services.users.add_security_event(tx, username, "warning", client,
+                                                    description=f"All sessions logged out by {admin.actor}")
+        await job.finish(description=f"Logged out {count} session(s) of {username}.", counts={"sessions": count})
+
+    services.internal_jobs.run_in_background(handle, work)
+    return {"code": 0, "id": handle.id}
