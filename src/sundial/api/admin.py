@@ -12,7 +12,6 @@ import copy
 import os
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -24,6 +23,7 @@ from sundial.api.dispatch import authenticate, principal_for
 from sundial.api.errors import ApiError
 from sundial.api.params import RESERVED_WORDS, Params
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
+from sundial.api.stats import cpu_percent, rss_bytes
 from sundial.auth.privileges import Principal
 from sundial.backup import tokens
 from sundial.backup.export import SelectionError, expand_selection
@@ -155,31 +155,12 @@ async def admin_stats(call: Call, p: Params) -> dict[str, Any]:
         "internal_jobs": len(services.internal_jobs.rows()), "uptime": round(time.time() - services.started, 3)}}
 
 
-_CPU_MARK: list[float] = [time.monotonic(), 0.0]  # (wall, process CPU seconds) at the last dash_stats
-
-
-def _rss_bytes() -> int:
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _cpu_percent() -> float:
-    """This process's CPU use since the previous call (percent of one core)."""
-    times = os.times()
-    now, used = time.monotonic(), times.user + times.system
-    wall, before = _CPU_MARK
-    _CPU_MARK[:] = [now, used]
-    return round(100 * (used - before) / (now - wall), 1) if now > wall else 0.0
-
-
 @router.verb("dash_stats", auth=USER)
 async def dash_stats(call: Call, p: Params) -> dict[str, Any]:
     """Today's stats for the dashboard: `day` holds the daily counters (`job_complete`,
     `events.<id>.job_success`, `channels.<id>.invocations`, ...) as nested objects."""
-    return {"code": 0, "stats": {"day": call.services.daily.today_stats(), "mem": _rss_bytes(),
-                                 "cpu": _cpu_percent(), "unbase": {}, "cache": {}}}
+    return {"code": 0, "stats": {"day": call.services.daily.today_stats(), "mem": rss_bytes(),
+                                 "cpu": cpu_percent(), "unbase": {}, "cache": {}}}
 
 
 @router.verb("admin_reset_daily_stats", auth=ADMIN)

@@ -191,6 +191,13 @@ async def search_servers(call: Call, p: SearchServersParams) -> dict[str, Any]:
     return {"code": 0, "rows": rows, "list": {"length": total}}
 
 
+@router.verb("get_server_summaries", auth=USER)
+async def get_server_summaries(call: Call, p: Params) -> dict[str, Any]:
+    """Value counts of ``os_platform``, ``os_distro``, ``os_release``, ``os_arch``, ``cpu_virt``,
+    ``cpu_brand`` and ``cpu_cores`` over every server ever seen (the search page's pickers)."""
+    return {"code": 0, "summaries": await fleet(call).store.summaries()}
+
+
 class QuickmonParams(Params):
     server: ObjectId | None = None
     group: ObjectId | None = None

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from typing import Any
 
 from pydantic import Field
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import RESERVED_WORDS, Params
+from sundial.api.params import RESERVED_WORDS, CsvList, Flag, Params
 from sundial.api.registry import ADMIN, USER, VerbRouter
+from sundial.api.stats import cpu_percent, rss_bytes
+from sundial.auth.apikeys import redacted
+from sundial.storage.schema import CONFIG_LISTS
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 
 router = VerbRouter()
@@ -136,3 +140,62 @@ async def update_global_state(call: Call, p: Params) -> dict[str, Any]:
             await services.activity.record(tx, "state_update", f"{key} = {value}", client=call.client,
                                            username=call.user.actor, keywords=[key], key=key, value=value)
     return {"code": 0}
+
+
+class MultipleParams(Params):
+    lists: CsvList | None = None
+    jobs: Flag | str | None = None
+    alerts: Flag | str | None = None
+    state: Flag | str | None = None
+    stats: Flag | str | None = None
+    servers: Flag | str | None = None
+    serverCache: Flag | str | None = None  # noqa: N815 (xyOps name)
+
+
+def _wanted(value: Any) -> bool:
+    return value not in (None, "", "0", 0, False, "false")
+
+
+def _list_names(requested: list[str] | None) -> list[str]:
+    if not requested:
+        return []
+    if requested == ["all"]:
+        return list(CONFIG_LISTS)
+    for name in requested:
+        if name not in CONFIG_LISTS:
+            raise ApiError("api", f"Unknown list: {name}")
+    return list(dict.fromkeys(requested))
+
+
+@router.verb("get_multiple", MultipleParams, auth=USER)
+async def get_multiple(call: Call, p: MultipleParams) -> dict[str, Any]:
+    """Several things in one round trip for the UI: whole config lists (`lists`: names, CSV or `all`)
+    and, on request, live maps (`jobs`, `servers`, `serverCache`, `alerts`), `state` and `stats`."""
+    user = call.user
+    if user.limited and not user.is_admin:
+        raise ApiError("access", "Category or group limited users may not use this API")
+    services = call.services
+    data: dict[str, Any] = {"code": 0, "epoch": time.time()}
+    for name in _list_names(p.lists):
+        rows = services.list(name).all()
+        data[name] = [redacted(k) for k in rows] if name == "api_keys" and not user.is_admin else rows
+    if _wanted(p.jobs):
+        data["jobs"] = {job["id"]: job for job in services.jobs.active_jobs()}
+    if _wanted(p.alerts):
+        data["alerts"] = {}  # no alert engine yet: nothing is ever active
+    if _wanted(p.state):
+        data["state"] = services.state.state
+    if _wanted(p.stats):
+        data["stats"] = {"mem": rss_bytes(), "cpu": cpu_percent(), "currentMinute": {}, "lastMinute": {},
+                         "currentDay": services.daily.today_stats()}
+    fleet = services.fleet
+    if _wanted(p.servers):
+        data["servers"] = {s["id"]: _without_delete(s) for s in fleet.online_servers()} if fleet else {}
+    if _wanted(p.serverCache):
+        data["serverCache"] = {sid: _without_delete(s) for sid, s in fleet.offline.items()} if fleet else {}
+    return data
+
+
+def _without_delete(server: dict[str, Any]) -> dict[str, Any]:
+    """Server records as `get_servers` shows them (no pending-delete marker)."""
+    return {k: v for k, v in server.items() if k != "delete"}

@@ -30,6 +30,8 @@ SERVERS_INDEX = SearchIndex(
     default="keywords",
 )
 
+SUMMARY_COLUMNS = ("os_platform", "os_distro", "os_release", "os_arch", "cpu_virt", "cpu_brand", "cpu_cores")
+
 
 def sample_key(server_id: str) -> str:
     """Record key of a server's latest minute sample (the xyOps ``hosts/<id>/data`` key)."""
@@ -55,6 +57,18 @@ class ServerStore:
     async def count(self) -> int:
         async with self.storage.read() as conn:
             return int((await conn.execute(select(func.count()).select_from(servers))).scalar() or 0)
+
+    async def summaries(self) -> dict[str, dict[str, int]]:
+        """``get_server_summaries``: for each platform column, how many stored servers have each value
+        (the indexed, lower-case form, so a value can be searched as ``column:value``)."""
+        found: dict[str, dict[str, int]] = {}
+        async with self.storage.read() as conn:
+            for name in SUMMARY_COLUMNS:
+                column = servers.c[name]
+                rows = await conn.execute(select(column, func.count()).group_by(column))
+                found[name] = {str(value).strip(): int(count) for value, count in rows
+                               if str(value).strip() and value != 0}
+        return found
 
     async def search(self, query: str, *, offset: int, limit: int, sort_dir: int,
                      groups: list[str] | None = None) -> tuple[list[Server], int]:
