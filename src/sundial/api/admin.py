@@ -26,6 +26,7 @@ from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
 from sundial.api.stats import cpu_percent, rss_bytes
 from sundial.auth.privileges import Principal
 from sundial.backup import tokens
+from sundial.backup.delete import DataDeleter, DeleteRefused, check_items
 from sundial.backup.export import SelectionError, expand_selection
 from sundial.backup.importer import ImportRefused
 from sundial.backup.service import BackupBusy, BackupService
@@ -125,6 +126,23 @@ async def admin_import_data(call: Call, p: ImportParams) -> dict[str, Any]:
     except (BackupBusy, ImportRefused) as exc:
         raise ApiError("admin", str(exc)) from None
     return {"code": 0, "id": job_id}
+
+
+class DeleteDataParams(Params):
+    items: Any = None
+
+
+@router.verb("admin_delete_data", DeleteDataParams, auth=ADMIN)
+async def admin_delete_data(call: Call, p: DeleteDataParams) -> dict[str, Any]:
+    """Delete lists, index records (`query`), users or secret payloads in bulk, as an internal job (`{id}`)."""
+    principal = call.user
+    try:
+        items = check_items(p.items)
+        deleter = DataDeleter(call.services, username=principal.username, actor=principal.actor,
+                              client=call.client)
+        return {"code": 0, "id": deleter.start(items, str(principal.record.get("email") or ""))}
+    except (DeleteRefused, BackupBusy) as exc:
+        raise ApiError("admin", str(exc)) from None
 
 
 @router.verb("admin_run_maintenance", auth=ADMIN)
