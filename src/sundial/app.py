@@ -33,11 +33,15 @@ from sundial.api import (
     events,
     files,
     jobs,
+    jobtools,
+    magic,
     maintenance,
     misc,
     objects,
     plugins,
+    stream,
     system,
+    uploads,
     users,
     webhooks,
 )
@@ -75,7 +79,8 @@ from sundial.vault.service import VaultService
 ROUTERS: list[VerbRouter] = [misc.router, files.router, users.router, apikeys.router, objects.router, plugins.router,
                              events.router, jobs.router, system.router, webhooks.router, channels.router,
                              secret_verbs.router, maintenance.router, scheduler_verbs.router,
-                             server_verbs.router, admin.router]
+                             server_verbs.router, admin.router, jobtools.router, uploads.router, magic.router,
+                             stream.router]
 
 
 def host_id(config: Config) -> str:

@@ -286,6 +286,17 @@ class JobManager:
         if job.get("state") == "ready":
             await self._start(job)
 
+    async def skip_delay(self, job_id: str, note: str) -> bool:
+        """`job_skip_delay`: a job waiting out a start or retry delay goes on now (`until` = now).
+        False when the job is not active or not delayed. Its pending timer finds it released."""
+        job = self.active.get(job_id)
+        if job is None or job_id in self._finishing or job.get("state") not in DELAY_STATES:
+            return False
+        job["until"] = round(time.time(), 3)
+        meta_line(job, note)
+        await self._release_delay(job_id)
+        return True
+
     async def _release_delay(self, job_id: str) -> None:
         job = self.active.get(job_id)
         if job is not None and job.get("state") in DELAY_STATES:
