@@ -73,6 +73,11 @@ class LogManager:
                 handle.close()
             self._files.clear()
 
+    def archive_path(self, archive_template: str, day: time.struct_time, name: str) -> Path:
+        """Where the nightly archive puts log `name` (file stem) of `day`; relative to the home."""
+        target = Path(_fill_template(archive_template, day, name))
+        return target if target.is_absolute() else self.log_dir.parent / target
+
     def archive(self, archive_template: str, when: float | None = None) -> list[Path]:
         """Gzip-append every live log to its dated archive and truncate it (nightly job).
 
@@ -86,9 +91,7 @@ class LogManager:
                 handle.close()
             self._files.clear()
             for live in sorted(self.log_dir.glob("*.log")):
-                target = Path(_fill_template(archive_template, stamp, live.stem))
-                if not target.is_absolute():
-                    target = self.log_dir.parent / target
+                target = self.archive_path(archive_template, stamp, live.stem)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(live, "rb") as src, gzip.open(target, "ab") as dst:
                     shutil.copyfileobj(src, dst)

@@ -8,9 +8,11 @@ their parameters before the caller: an export's selectors (and its transfer toke
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import platform
+import re
 import time
 from typing import Any
 
@@ -18,10 +20,11 @@ from pydantic import Field
 from starlette.responses import StreamingResponse
 
 from sundial import __version__
+from sundial.actions.email import EmailError, Mailer, Message
 from sundial.api.call import Call, require_privilege
 from sundial.api.dispatch import authenticate, principal_for
 from sundial.api.errors import ApiError
-from sundial.api.params import RESERVED_WORDS, Params
+from sundial.api.params import RESERVED_WORDS, CsvList, Params
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
 from sundial.api.stats import cpu_percent, rss_bytes
 from sundial.auth.privileges import Principal
@@ -31,6 +34,7 @@ from sundial.backup.export import SelectionError, expand_selection
 from sundial.backup.importer import ImportRefused
 from sundial.backup.service import BackupBusy, BackupService
 from sundial.config import RESERVED_OVERRIDE_KEYS, Config, ConfigError, set_path, split_path, validate
+from sundial.logsearch import LogQuery, search_log
 from sundial.maintenance import MaintenanceBusy, database_stats
 
 router = VerbRouter()
@@ -251,3 +255,72 @@ def _check_values(config: Config, changes: dict[str, Any]) -> None:
     except ConfigError as exc:
         raise ApiError("api", str(exc)) from None
 
+
+
+def _flag(value: Any) -> bool:
+    return value not in TRUTHY_OFF
+
+
+class SearchLogsParams(Params):
+    log: str = Field(max_length=64, pattern=r"^[\w\-]+$")
+    rows: int = Field(ge=1, le=1000)
+    match: str = Field(default="", max_length=4096)
+    regex: Any = None
+    case: Any = None
+    cols: CsvList | None = None
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+@router.verb("admin_search_logs", SearchLogsParams, auth=ADMIN, primary_only=False)
+async def admin_search_logs(call: Call, p: SearchLogsParams) -> dict[str, Any]:
+    """The last `rows` rows of a component log (`Sundial`, `API`, `Error`, ...) matching `match`
+    (text, or a regex with `regex`; case-insensitive unless `case`), today's file or a `date`'s archive.
+    `list.length` counts every row of the file."""
+    logs = call.services.logs
+    columns = list(logs.columns)
+    unknown = [c for c in p.cols or [] if c not in columns]
+    if unknown:
+        raise ApiError("api", f"Unknown log column: {unknown[0]}")
+    query = LogQuery(match=p.match, regex=_flag(p.regex), case=_flag(p.case), rows=p.rows,
+                     cols=tuple(p.cols or ()))
+    try:
+        query.matcher()
+    except re.error as exc:
+        raise ApiError("api", f"Invalid regular expression: {exc}") from None
+    path = logs.file_for(p.log)
+    if p.date:
+        template = str(call.services.config.get("log_archive_path") or "")
+        try:
+            day = time.strptime(p.date, "%Y-%m-%d")
+        except ValueError:
+            raise ApiError("api", "Malformed parameter: date") from None
+        if not template:
+            return {"code": 0, "rows": [], "list": {"length": 0}}
+        path = logs.archive_path(template, day, p.log)
+    rows, total = await asyncio.to_thread(search_log, path, columns, query)
+    return {"code": 0, "rows": rows, "list": {"length": total}}
+
+
+class TestEmailParams(Params):
+    to: str = Field(max_length=1024, pattern=r"^\S+@\S+$")
+
+
+@router.verb("admin_send_test_email", TestEmailParams, auth=ADMIN)
+async def admin_send_test_email(call: Call, p: TestEmailParams) -> dict[str, Any]:
+    """Send a short message through `mail_settings` to `to`; the outcome is in `err`, `description`
+    and `details` (always code 0, so the UI can show an SMTP failure as a result)."""
+    config = call.services.config
+    settings = config.get("mail_settings") or {}
+    sender = str(config.get("email_from") or "admin@localhost")
+    mailer = Mailer(settings, sender, str(config.get("email_format") or "html"))
+    text = (f"This is a test e-mail from the Sundial conductor {call.services.hostname}, sent by "
+            f"{call.user.actor}. If you can read it, e-mail delivery works.\n")
+    message = Message(to=[p.to], subject="Sundial Test Email", text=text, html="")
+    host = f"{settings.get('host') or 'localhost'}:{settings.get('port') or 25}" if isinstance(settings, dict) else "?"
+    details = f"- **SMTP server:** {host}\n- **From:** {sender}\n- **To:** {p.to}\n"
+    try:
+        await mailer.send(message)
+    except EmailError as exc:
+        return {"code": 0, "err": str(exc), "description": f"Failed to send test e-mail: {exc}",
+                "details": details + f"- **Error:** {exc}\n"}
+    return {"code": 0, "err": False, "description": f"Test e-mail sent to {p.to}.", "details": details}
