@@ -18,8 +18,10 @@ from starlette.responses import Response
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
 from sundial.api.events import check_access
+from sundial.api.jobtools import purge_job
 from sundial.api.params import CsvList, Flag, ObjectId, Params, StrList
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
+from sundial.api.uploads import store_uploads
 from sundial.jobs.build import LaunchError, log_token
 from sundial.storage.schema import jobs as jobs_table
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
@@ -93,6 +95,13 @@ async def run_event(call: Call, p: RunParams) -> dict[str, Any]:
         raise ApiError("event", f"Event not found: {key}")
     check_access(call, event)
     overrides = {k: v for k, v in p.fields_set().items() if k not in ("id", "title")}
+    if call.files:  # multipart: posted files join the job's input files
+        owner = call.user.username or call.user.actor
+        files = await store_uploads(call, f"files/{owner}", {"username": owner})
+        given = dict(p.input or {})
+        earlier = given.get("files")
+        given["files"] = [*(earlier if isinstance(earlier, list) else []), *files]
+        overrides["input"] = given
     if p.targets is not None:
         call.require_targets(list(p.targets))
     if p.tags is not None:
@@ -206,7 +215,7 @@ async def flush_event_queue(call: Call, p: JobIdParams) -> dict[str, Any]:
 
 @router.verb("delete_job", JobIdParams, privilege="delete_jobs")
 async def delete_job(call: Call, p: JobIdParams) -> dict[str, Any]:
-    """Delete a finished job, its log and its record."""
+    """Delete a finished job: its record, its log and its output files."""
     services = call.services
     if p.id in services.jobs.active:
         raise ApiError("job", f"Cannot delete an active job: {p.id}")
@@ -215,9 +224,7 @@ async def delete_job(call: Call, p: JobIdParams) -> dict[str, Any]:
         raise ApiError("job", f"Failed to locate job: {p.id}")
     if not _job_visible(call, record):
         raise ApiError("access", "You do not have the required account privileges to access this job.")
-    await services.jobs.store.delete(p.id)
-    services.jobs.uncount(record)  # a job completed today leaves today's stats
-    services.jobs.logs.delete(p.id)
+    await purge_job(services, record)  # record, today's stats, log, output files
     async with services.storage.transaction() as tx:
         await services.activity.record(tx, "job_delete", f"Job {p.id} deleted", client=call.client,
                                        username=call.user.actor, keywords=[p.id, str(record.get("event", ""))])
