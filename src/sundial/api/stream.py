@@ -59,7 +59,8 @@ async def stream_job(call: Call, p: StreamParams) -> StreamingResponse:
         call.principal = principal
         check_access(call, job)
     sub = Subscriber(principal)
-    services.live.subscribe(sub, job_topic(p.id))  # before any await: no change can slip between
+    if p.id in services.jobs.active:  # before any await: no change can slip between; a finished
+        services.live.subscribe(sub, job_topic(p.id))  # job's topic would never end, so none then
     return StreamingResponse(_frames(services, sub, p.id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
