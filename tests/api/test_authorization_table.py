@@ -13,6 +13,8 @@ from harness import Api, login
 
 # Verbs whose side effects on the shared session would disturb the other calls.
 SESSION_ENDING = {"logout", "delete", "logout_all"}
+# xyOps answers a missing `items` with code `session` (core-api.md §8.5), whoever calls.
+ITEMS_SESSION_ERROR = {"multi_update_category", "multi_update_group"}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,9 @@ def test_admin_passes_every_check(verbs, admin: Api):
         if verb["name"] in SESSION_ENDING or verb["auth"] == "public":
             continue
         data = admin.call(verb["name"], {}, ns=verb["ns"])
+        if verb["name"] in ITEMS_SESSION_ERROR:
+            assert data["description"] == "Request missing 'items' parameter, or has zero length.", (verb, data)
+            continue
         assert data.get("code") not in ("access", "session", "internal"), (verb, data)
 
 

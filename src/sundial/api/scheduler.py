@@ -18,7 +18,7 @@ from sundial.api.params import ObjectId, Params
 from sundial.api.registry import ADMIN, USER, VerbRouter
 from sundial.scheduler.service import SchedulerService
 from sundial.scheduler.timing import as_zone
-from sundial.scheduler.triggers import TriggerError, normalise_triggers, validate_triggers
+from sundial.scheduler.triggers import TriggerError, ValidationContext, normalise_triggers, validate_triggers
 
 router = VerbRouter()
 MAX_PREVIEW = 1000
@@ -55,8 +55,10 @@ def _subject(call: Call, p: ScheduleParams) -> dict[str, Any]:
         check_access(call, stored)
         event = stored
     if p.triggers is not None:
+        plugins = call.services.lists["plugins"].all()
+        context = ValidationContext(scheduler_plugins=[str(x["id"]) for x in plugins if x.get("type") == "scheduler"])
         try:
-            validate_triggers(p.triggers)
+            validate_triggers(p.triggers, context)  # the editor's preview of a plugin trigger must not be refused
         except TriggerError as exc:
             raise ApiError(exc.code, exc.description) from None
         event = {**event, "triggers": normalise_triggers(p.triggers, str(event["id"]))}

@@ -26,7 +26,7 @@ JOB_KEYS = ("id", "event", "category", "plugin", "state", "progress", "status", 
             "description", "retry_count", "test", "source", "username")
 #: Keys of a job in the active list (dashboards).
 SUMMARY_KEYS = ("id", "event", "category", "plugin", "state", "progress", "status", "server", "started", "now",
-                "position", "source", "test")
+                "position", "source", "test", "suspended")
 #: Left out of the final record sent to subscribers (the log was streamed; `get_job` has the rest).
 FINAL_DROP = ("output", "activity", "procs", "conns", "html", "table", "timelines", "input", "data", "files")
 

@@ -13,8 +13,14 @@ ACTIVE_WORDS = {"queued": "Queued", "start_delay": "Waiting", "retry_delay": "Re
 CODE_WORDS = {"warning": ("Warning", "warn"), "critical": ("Critical", "danger"), "abort": ("Aborted", "danger")}
 
 
+SUSPENDED_WORD = "Waiting for resume"
+
+
 def status_of(job: dict[str, Any]) -> tuple[str, str]:
-    """(word, badge tone) for a job, running or finished."""
+    """(word, badge tone) for a job, running or finished. A job held by a suspend action says so:
+    it waits for a person, which is worth a warning tone on every list."""
+    if job.get("suspended") and not job.get("final"):
+        return SUSPENDED_WORD, "warn"
     if not job.get("final") and not job.get("complete"):
         return ACTIVE_WORDS.get(str(job.get("state") or ""), "Running"), "accent"
     code = job.get("code")

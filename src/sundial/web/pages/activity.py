@@ -9,12 +9,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from sundial.services import Services
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 from sundial.web.framework import PageContext, PageSet
 
 pages = PageSet()
 HIDDEN_DETAILS = ("id", "action", "epoch", "description", "ip", "ips", "headers", "keywords", "username",
                   "useragent", "admin")
+
+
+def actor_names(services: Services) -> dict[str, str]:
+    """Activity records name an API key by its id (the key's title may change); pages show the title."""
+    return {str(k["id"]): f"API key: {k.get('title') or k['id']}" for k in services.list("api_keys").all()}
 
 
 @pages.page("/activity", title="Activity log", template="activity.html", privilege="admin",
@@ -33,6 +39,7 @@ async def activity(ctx: PageContext) -> dict[str, Any]:
         row["details"] = {k: v for k, v in row.items() if k not in HIDDEN_DETAILS}
     return {
         "query": query, "rows": rows, "total": total, "offset": offset, "error": error,
+        "actors": actor_names(ctx.services),
         "first": offset + 1 if rows else 0, "last": offset + len(rows),
         "newer": _page_link(query, offset - per_page) if offset > 0 else "",
         "older": _page_link(query, offset + per_page) if offset + per_page < total else "",

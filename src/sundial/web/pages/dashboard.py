@@ -1,7 +1,9 @@
-"""The dashboard: what is happening now (active jobs, servers), next (upcoming runs) and just happened.
+"""The dashboard: what is happening now (active jobs, servers), next (upcoming runs) and just happened
+(recent results, today's counts).
 
 Every panel reads memory or one small indexed query, so the page stays fast with a long job
-history; `dashboard.js` refreshes the active-jobs panel while the page is open.
+history; `dashboard.js` refreshes the active-jobs panel while the page is open, and today's
+counts (`dash_stats`) when jobs start or finish.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from sundial.services import Services
 from sundial.web.access import event_visible, job_search_limit, online_servers
 from sundial.web.framework import PageContext, PageSet
+from sundial.web.pages.activity import actor_names
 from sundial.web.pages.jobs import event_titles, visible_active
 from sundial.web.viewer import Viewer
 
@@ -24,6 +27,19 @@ UPCOMING_PER_EVENT = 3
 LAUNCHERS = frozenset({"schedule", "interval", "single"})
 UPCOMING_CACHE_SECONDS = 15.0
 _upcoming_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+#: Today's job counters (`dash_stats` day, `job_<condition>`) shown on the dashboard: stat, label, result filter.
+TODAY_COUNTS = (("job_start", "Started", ""), ("job_success", "Succeeded", "success"),
+                ("job_error", "Failed", "error"), ("job_warning", "Warnings", "warning"),
+                ("job_critical", "Critical", "critical"), ("job_abort", "Aborted", "abort"))
+
+
+def today_counts(services: Services) -> dict[str, Any]:
+    """Today's counts as `dash_stats` reports them (the same in-memory counters).
+
+    Its `timeStart` is when this process began counting (or an admin reset them), not when the
+    day's stored counts began, so the page does not show it as "since"."""
+    day = services.daily.today_stats()
+    return {"counts": {name: int(day.get(name) or 0) for name, _, _ in TODAY_COUNTS}}
 
 
 def _scheduled(event: dict[str, Any]) -> bool:
@@ -87,4 +103,6 @@ async def dashboard(ctx: PageContext) -> dict[str, Any]:
         "upcoming": upcoming_runs(services, viewer), "titles": event_titles(ctx),
         "servers": online_servers(services, viewer), "fleet_running": services.fleet is not None,
         "group_titles": {g["id"]: str(g.get("title") or g["id"]) for g in services.list("groups").all()},
+        "today": today_counts(services), "today_labels": TODAY_COUNTS,
+        "actors": actor_names(services) if recent else {},
     }

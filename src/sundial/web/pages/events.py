@@ -28,6 +28,7 @@ ALGO_LABELS = {
     "prefer_last_natural": "Prefer last (natural sort)", "least_cpu": "Least CPU load",
     "least_mem": "Least memory in use", "fewest_jobs": "Fewest running jobs",
 }
+ROW_PLUGIN_TYPES = ("action", "scheduler")  # plugins chosen inside action and trigger rows
 TRIGGER_WORDS = {"schedule": "Schedule", "interval": "Interval", "single": "Once", "manual": "On demand",
                  "startup": "At start-up", "magic": "Magic link", "keyboard": "Keyboard", "plugin": "Plugin"}
 
@@ -158,8 +159,16 @@ def editor_data(ctx: PageContext, event: dict[str, Any]) -> dict[str, Any]:
             "events": [[str(e["id"]), str(e.get("title") or e["id"])] for e in services.events.events.all()
                        if event_visible(viewer.principal, e)],
             "action_plugins": _choices(services, "plugins", lambda p: p.get("type") == "action"),
+            "scheduler_plugins": _choices(services, "plugins", lambda p: p.get("type") == "scheduler"),
         },
     }
+
+
+def row_param_sets(services: Services, viewer: Viewer) -> list[dict[str, Any]]:
+    """Controls of every action and scheduler plugin with their defaults, rendered once as
+    `<template>`s that `rows.js` copies into plugin action and plugin trigger rows (and fills in)."""
+    return [{"plugin": p, "controls": controls_for(p, {}, is_admin=viewer.is_admin, services=services)}
+            for p in services.list("plugins").all() if p.get("type") in ROW_PLUGIN_TYPES]
 
 
 def editor_context(ctx: PageContext, event: dict[str, Any], *, is_new: bool) -> dict[str, Any]:
@@ -181,6 +190,7 @@ def editor_context(ctx: PageContext, event: dict[str, Any], *, is_new: bool) -> 
         "tags": [(t["id"], str(t.get("title") or t["id"])) for t in services.list("tags").all()],
         "algos": [(a, ALGO_LABELS.get(a, a)) for a in sorted(ALGOS, key=lambda a: a != "random")],
         "editor": editor_data(ctx, event), "secrets": assigned_secrets(services, event),
+        "row_param_sets": row_param_sets(services, viewer),
         "can_save": viewer.can("create_events" if is_new else "edit_events"),
         "is_workflow": event.get("type") == "workflow",
     }

@@ -14,6 +14,7 @@ from sundial.jobs.build import log_token
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 from sundial.web.access import job_search_limit, job_visible
 from sundial.web.framework import PageContext, PageSet, not_found
+from sundial.web.param_controls import ParamControl, controls_for
 
 pages = PageSet()
 RESULT_FILTERS = {"success": "tags:_success", "error": "tags:_error", "warning": "code:warning",
@@ -85,6 +86,24 @@ def _page_link(query: str, result: str) -> Any:
     return link
 
 
+def suspension(ctx: PageContext, job: dict[str, Any], plugin: dict[str, Any] | None,
+               live: bool) -> dict[str, Any] | None:
+    """What the job page says about a job held by a suspend action, and what its Resume form offers:
+    the job's plugin parameters filled with the job's own values (`resume_job` merges the changed
+    ones), for viewers allowed to resume it."""
+    if not live or not job.get("suspended"):
+        return None
+    holding = next((a for a in job.get("actions") or [] if isinstance(a, dict) and a.get("type") == "suspend"
+                    and a.get("active")), {})
+    controls: list[ParamControl] = []
+    if plugin and ctx.can("run_jobs"):
+        controls = controls_for(plugin, dict(job.get("params") or {}), is_admin=ctx.user.is_admin,
+                                services=ctx.services)
+    return {"at": "finish" if job.get("state") == "complete" else "start",
+            "condition": str(holding.get("condition") or ""), "text": str(holding.get("text") or ""),
+            "controls": controls, "can_resume": ctx.can("run_jobs")}
+
+
 @pages.page("/jobs/{id:str}", title="Job", template="job.html")
 async def job_page(ctx: PageContext) -> dict[str, Any]:
     services, job_id = ctx.services, ctx.path_param("id")
@@ -95,16 +114,18 @@ async def job_page(ctx: PageContext) -> dict[str, Any]:
     token = log_token(job_id, str(services.config.get("secret_key")))
     output = "" if live else str(job.get("output") or "")
     event = services.events.get(str(job.get("event") or ""))
+    plugin = services.list("plugins").get(str(job.get("plugin") or ""))
     log_links = {"view": f"/api/app/view_job_log/v1?{urlencode({'id': job_id, 't': token})}",
                  "download": f"/api/app/download_job_log/v1?{urlencode({'id': job_id, 't': token})}"}
     return {
         "title": f"Job {job_id}", "job": job, "live": live, "event": event,
         "event_title": (event or {}).get("title") or job.get("event_title") or job.get("event") or "",
         "category": services.list("categories").get(str(job.get("category") or "")),
-        "plugin": services.list("plugins").get(str(job.get("plugin") or "")),
+        "plugin": plugin, "suspension": suspension(ctx, job, plugin, live),
         "output": output[-LOG_SHOWN:], "output_cut": len(output) > LOG_SHOWN, "log_links": log_links,
         "ran_actions": [a for a in job.get("actions") or [] if isinstance(a, dict) and "code" in a],
         "live_data": {"id": job_id, "live": live, "started": job.get("started"),
+                      "suspended": bool(live and job.get("suspended")),
                       "fetch_log": bool(not live and not output and job.get("log_uploaded")),
                       "log_url": log_links["view"]},
     }

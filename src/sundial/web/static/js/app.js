@@ -44,6 +44,19 @@ function initButtons() {
   });
 }
 
+// xyOps-style links (`/#Job?id=…`, as in notification e-mails and web hook texts; `&resume=1`
+// for a suspended job) open the job page, at its Resume form when asked.
+function followHashLink() {
+  const match = /^#Job\?(.*)$/.exec(window.location.hash);
+  if (!match || window.location.pathname !== '/') return false;
+  const query = new URLSearchParams(match[1]);
+  const id = query.get('id');
+  if (!id) return false;
+  window.location.replace(`/jobs/${encodeURIComponent(id)}${query.get('resume') ? '#resume' : ''}`);
+  return true;
+}
+
+followHashLink();
 initTheme();
 initNav();
 initButtons();

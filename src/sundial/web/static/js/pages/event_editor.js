@@ -1,10 +1,13 @@
 // The event editor: plugin parameters, targets, and the trigger / limit / action lists, sent as
 // one event to create_event or update_event. The API validates; its first complaint is shown
-// next to the section it is about, and the trigger preview asks the scheduler as you type.
+// next to the section it is about (and on the row and control it names, where it names one),
+// and the trigger preview asks the scheduler as you type. Action and scheduler plugin rows
+// draw their plugin's parameters from per-plugin <template>s rendered on the server.
 
 import { call } from '../api.js';
 import { el, flash } from '../dom.js';
-import { actionSpec, LIMITS, TRIGGERS } from './event_rows.js';
+import { actionSpec, LIMITS, scheduleWords, TRIGGERS } from './event_rows.js';
+import { paramByTitle, readParams } from './params.js';
 import { RowList } from './rows.js';
 
 const form = document.getElementById('event-form');
@@ -43,29 +46,9 @@ function showPluginParams() {
   for (const set of form.querySelectorAll('.param-set')) set.hidden = set.dataset.plugin !== pluginSelect.value;
 }
 
-function readParam(input) {
-  const title = input.dataset.title || input.dataset.param;
-  switch (input.dataset.read) {
-    case 'bool': return input.checked;
-    case 'number': return input.value === '' ? null : Number(input.value);
-    case 'list': return [...input.selectedOptions].map((option) => option.value);
-    case 'json':
-      if (input.value.trim() === '') return null;
-      try {
-        return JSON.parse(input.value);
-      } catch {
-        if (input.type === 'hidden') return input.value;
-        throw Object.assign(new Error(`${title}: the text is not valid JSON.`), { field: input });
-      }
-    default: return input.value;
-  }
-}
-
-function readParams() {
+function readEventParams() {
   const set = [...form.querySelectorAll('.param-set')].find((s) => s.dataset.plugin === pluginSelect.value);
-  const params = {};
-  for (const input of set ? set.querySelectorAll('[data-param]') : []) params[input.dataset.param] = readParam(input);
-  return params;
+  return readParams(set);
 }
 
 function readTargets() {
@@ -81,7 +64,7 @@ function collect() {
     actions: lists.action.read(),
   };
   if (!form.dataset.workflow) {
-    event.params = readParams();
+    event.params = readEventParams();
     event.targets = readTargets();
   }
   return event;
@@ -90,6 +73,7 @@ function collect() {
 // -- errors next to their section -------------------------------------------------------------
 
 const SECTION_RULES = [
+  [/^Malformed action/i, 'actions'], [/^Malformed limit/i, 'limits'],
   [/trigger entry #(\d+)/i, 'triggers'], [/trigger|Only one .* rule|mutually exclusive/i, 'triggers'],
   [/limit/i, 'limits'], [/action/i, 'actions'], [/target|algo/i, 'targets'],
   [/param|plugin|JSON/i, 'plugin'],
@@ -109,17 +93,50 @@ function fieldByTitle(message) {
   return null;
 }
 
+// The action or limit row a message is about: a plugin row holding the named parameter, the
+// plugin row naming a missing plugin, or the first row of the named type (lacking the named field).
+function rowFor(list, message) {
+  let control = null;
+  let index = list.findRow((item, node) => {
+    control = item.type === 'plugin' ? paramByTitle(node, message) : null;
+    return control !== null;
+  });
+  if (index >= 0) return [index, control];
+  const plugin = /not an Action Plugin: (\S+)/.exec(message);
+  if (plugin) return [list.findRow((item) => item.type === 'plugin' && String(item.plugin_id) === plugin[1]), null];
+  const named = /^Malformed (?:action|limit): (\w+)(?: needs (\w+))?/.exec(message);
+  if (named && list.spec.types[named[1]]) {
+    index = named[2] ? list.findRow((item) => item.type === named[1] && !item[named[2]]) : -1;
+    return [index >= 0 ? index : list.findRow((item) => item.type === named[1]), null];
+  }
+  return [-1, null];
+}
+
+function markRow(message) {
+  const entry = /trigger entry #(\d+)/i.exec(message);
+  if (entry) {
+    const index = Number(entry[1]) - 1;
+    const row = lists.trigger.rows[index];
+    lists.trigger.markInvalid(index, row ? paramByTitle(row.node, message) : null);
+    return true;
+  }
+  const list = /^Malformed action/i.test(message) ? lists.action : (/^Malformed limit/i.test(message) ? lists.limit : null);
+  const [index, control] = list ? rowFor(list, message) : [-1, null];
+  if (index < 0) return false;
+  list.markInvalid(index, control);
+  return true;
+}
+
 function showSectionError(message, field = null) {
   const rule = SECTION_RULES.find(([pattern]) => pattern.test(message));
-  const section = rule && form.querySelector(`[data-section="${rule[1]}"]`);
+  const section = field?.closest('[data-section]') || (rule && form.querySelector(`[data-section="${rule[1]}"]`));
   if (!section) return;
   const box = section.querySelector('.section-error');
   box.textContent = message;
   box.hidden = false;
-  const entry = /trigger entry #(\d+)/i.exec(message);
-  const target = field || fieldByTitle(message);
-  if (entry) {
-    lists.trigger.markInvalid(Number(entry[1]) - 1);
+  const target = field || (section.dataset.section === 'plugin' ? fieldByTitle(message) : null);
+  if (!field && markRow(message)) {
+    // the row (and its control) is marked and focused
   } else if (target) {
     target.setAttribute('aria-invalid', 'true');
     target.focus();
@@ -147,12 +164,25 @@ form.addEventListener('api:submit', (event) => {
 
 form.addEventListener('api:error', (event) => showSectionError(event.detail.error.message));
 
+// A crontab row was sent as `crontab` on a schedule trigger; the API stored it as the schedule's
+// lists. Say what it became, in the words the row will show after the reload.
+function crontabNotes(sent, saved) {
+  return (sent || []).flatMap((trigger, index) => {
+    const stored = saved?.[index];
+    if (trigger?.crontab === undefined || !stored) return [];
+    return [`Crontab “${trigger.crontab}” saved as a schedule: ${scheduleWords(stored, data.timezone)}.`];
+  });
+}
+
 form.addEventListener('api:success', (event) => {
-  const created = event.detail.data.event;
-  if (form.dataset.verb !== 'create_event' || !created) return;
+  const saved = event.detail.data.event;
+  const notes = crontabNotes(event.detail.params.triggers, saved?.triggers);
+  const done = form.dataset.verb === 'create_event' ? 'Event created.' : 'Event saved.';
+  form.dataset.flash = [done, ...notes].join(' ');
+  if (form.dataset.verb !== 'create_event' || !saved) return;
   event.preventDefault();
-  flash('Event created.');
-  window.location.assign(`/events/${encodeURIComponent(created.id)}`);
+  flash(form.dataset.flash);
+  window.location.assign(`/events/${encodeURIComponent(saved.id)}`);
 });
 
 // -- next runs preview ------------------------------------------------------------------------
@@ -177,8 +207,9 @@ function runItem(row) {
     hour: '2-digit', minute: '2-digit', second: row.now % 60 ? '2-digit' : undefined });
   const trigger = TRIGGERS.types[row.type]?.label || row.type;
   const delayed = row.start > row.now ? `, starts ${fromNow(row.start)}` : '';
+  const approval = row.plugin ? ', if the scheduler plugin approves' : '';
   return el('li', {}, el('time', { datetime: when.toISOString() }, text),
-    el('span', { class: 'muted' }, ` ${fromNow(row.now)} · ${trigger.toLowerCase()}${delayed}`));
+    el('span', { class: 'muted' }, ` ${fromNow(row.now)} · ${trigger.toLowerCase()}${delayed}${approval}`));
 }
 
 function previewNotes(reply) {

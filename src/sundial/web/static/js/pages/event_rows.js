@@ -58,9 +58,18 @@ export function scheduleWords(t, timezone) {
   return `${text} (${t.timezone || timezone})`;
 }
 
+function titleIn(context, listName, id) {
+  const found = (context.lists[listName] || []).find(([value]) => value === id);
+  return found ? found[1] : (id || '…');
+}
+
 function triggerSummary(t, context) {
   switch (t.type) {
-    case 'schedule': return scheduleWords(t, context.timezone);
+    case 'schedule':
+      if (t.crontab !== undefined) {
+        return `Crontab “${t.crontab || '…'}” (${t.timezone || context.timezone}): saved as a schedule; the next runs below come from it.`;
+      }
+      return scheduleWords(t, context.timezone);
     case 'interval': return `Every ${durationWords(t.duration)}, counting from ${whenWords(t.start)}`;
     case 'single': return `Once, at ${whenWords(t.epoch)}`;
     case 'manual': return 'On demand: the Run button, the API and other events’ actions may start it.';
@@ -74,6 +83,7 @@ function triggerSummary(t, context) {
     case 'delay': return `Scheduled jobs start ${durationWords(t.duration)} after their time.`;
     case 'precision': return `At second ${list((t.seconds || []).map(String))} of each scheduled minute`;
     case 'quiet': return `Scheduled jobs are ${[t.invisible && 'hidden', t.ephemeral && 'not kept'].filter(Boolean).join(' and ') || 'quiet'}.`;
+    case 'plugin': return `Each scheduled run starts only if the scheduler plugin “${titleIn(context, 'scheduler_plugins', t.plugin_id)}” approves it.`;
     default: return '';
   }
 }
@@ -90,6 +100,12 @@ export const TRIGGERS = {
       { key: 'days', control: 'numlist', label: 'Days of the month', help: '1–31; -1 is the last day.' },
       { key: 'months', control: 'months', label: 'Months (none = any)' },
       { key: 'years', control: 'numlist', label: 'Years', help: 'Empty means every year.' },
+      { key: 'timezone', control: 'text', label: 'Time zone', placeholder: 'Default', help: 'IANA name, e.g. Europe/Berlin.' },
+    ] },
+    // An input form only: the API turns the expression into a schedule's lists when it saves.
+    crontab: { label: 'Crontab expression', saveAs: 'schedule', defaults: { crontab: '0 * * * *' }, fields: [
+      { key: 'crontab', control: 'text', label: 'Crontab', placeholder: '*/15 9-17 * * mon-fri', mono: true, keepEmpty: true,
+        help: 'Minute, hour, day of month, month, weekday. Saved as a schedule.' },
       { key: 'timezone', control: 'text', label: 'Time zone', placeholder: 'Default', help: 'IANA name, e.g. Europe/Berlin.' },
     ] },
     interval: { label: 'Interval', defaults: { duration: 3600, start: Math.floor(Date.now() / 60000) * 60 }, fields: [
@@ -120,6 +136,11 @@ export const TRIGGERS = {
       { key: 'invisible', control: 'checkbox', label: 'Hide scheduled jobs from the UI' },
       { key: 'ephemeral', control: 'checkbox', label: 'Do not keep scheduled jobs' },
     ] },
+    plugin: { label: 'Scheduler plugin', fields: [
+      { key: 'plugin_id', control: 'plugin', whole: true, label: 'Scheduler plugin', options: 'scheduler_plugins',
+        blank: 'Choose…', help: 'Asked once a minute whether each scheduled run goes ahead.' },
+      { key: 'timezone', control: 'text', label: 'Time zone', placeholder: 'Default', help: 'IANA name, e.g. Europe/Berlin.' },
+    ] },
   },
 };
 
@@ -127,6 +148,10 @@ const ABORT = { key: 'abort', control: 'checkbox', label: 'Abort the job when re
 const CONDITIONS = [['start', 'Job starts'], ['complete', 'Job completes'], ['success', 'Job succeeds'],
   ['error', 'Job fails'], ['warning', 'Warning'], ['critical', 'Critical'], ['abort', 'Job is aborted'],
   ['user', 'Custom error code']];
+
+const DAY_WORDS = { start: 'jobs started', complete: 'jobs completed', success: 'successful jobs',
+  error: 'failed jobs', warning: 'jobs ending in a warning', critical: 'critical failures', abort: 'aborted jobs',
+  user: 'jobs with a custom error code' };
 
 function limitSummary(l) {
   const abort = l.abort ? ' (abort)' : '';
@@ -138,7 +163,7 @@ function limitSummary(l) {
     case 'job': return `At most ${l.amount || 0} job${l.amount === 1 ? '' : 's'} of this event at a time`;
     case 'queue': return `Queue up to ${l.amount || 0} job${l.amount === 1 ? '' : 's'} when busy`;
     case 'retry': return `Retry up to ${l.amount || 0} time${l.amount === 1 ? '' : 's'}${l.duration ? `, ${durationWords(l.duration)} apart` : ''}`;
-    case 'day': return `At most ${l.amount || 0} “${l.condition || '…'}” per day`;
+    case 'day': return `At most ${l.amount || 0} ${DAY_WORDS[l.condition] || `“${l.condition || '…'}”`} per day; later scheduled and action launches are refused`;
     default: return '';
   }
 }
@@ -169,7 +194,8 @@ export const LIMITS = {
       { key: 'accept', control: 'text', label: 'Accepted extensions', placeholder: '.csv, .txt' }] },
     day: { label: 'Daily cap', defaults: { condition: 'start', amount: 10 }, fields: [
       { key: 'condition', control: 'select', label: 'Count', options: CONDITIONS },
-      { key: 'amount', control: 'number', label: 'At most per day', min: 0, step: 1 }] },
+      { key: 'amount', control: 'number', label: 'At most per day', min: 0, step: 1,
+        help: 'Runs started by hand (users, API keys) are never refused.' }] },
     tag: { label: 'Tag cap', fields: [{ key: 'amount', control: 'number', label: 'At most tags', min: 0, step: 1 }] },
   },
 };
@@ -181,11 +207,6 @@ function conditionWords(condition, context) {
   }
   const found = CONDITIONS.find(([id]) => id === condition);
   return found ? found[1].toLowerCase() : (condition || '…');
-}
-
-function titleIn(context, listName, id) {
-  const found = (context.lists[listName] || []).find(([value]) => value === id);
-  return found ? found[1] : (id || '…');
 }
 
 function actionSummary(a, context) {
@@ -201,10 +222,20 @@ function actionSummary(a, context) {
     case 'disable': return `${when}: disable this event`;
     case 'delete': return `${when}: delete this event`;
     case 'snapshot': return `${when}: take a server snapshot`;
-    case 'suspend': return `${when}: suspend the job until someone resumes it`;
+    case 'suspend': {
+      const told = [...(a.users || []), a.email, a.web_hook && `web hook “${titleIn(context, 'web_hooks', a.web_hook)}”`]
+        .filter(Boolean);
+      const only = a.sources?.length ? ` (only jobs started by ${list(a.sources.map((s) => SOURCE_WORDS[s] || s))})` : '';
+      return `${when}: suspend the job until someone resumes it${told.length ? `; tell ${told.join(', ')}` : ''}${only}`;
+    }
     default: return '';
   }
 }
+
+// Job sources a suspend action can be limited to (the `source` of the first job in the chain).
+const SOURCES = [['scheduler', 'Scheduler'], ['plugin', 'Scheduler plugin'], ['user', 'User'], ['key', 'API key'],
+  ['action', 'Action'], ['alert', 'Alert'], ['workflow', 'Workflow'], ['magic', 'Magic link'], ['startup', 'Start-up']];
+const SOURCE_WORDS = Object.fromEntries(SOURCES.map(([id, label]) => [id, id === 'key' ? label : label.toLowerCase()]));
 
 export function actionSpec(context) {
   const tagConditions = (context.lists.tags || []).map(([id, title]) => [`tag:${id}`, `Gets tag: ${title}`]);
@@ -224,11 +255,17 @@ export function actionSpec(context) {
       channel: { label: 'Notify channel', fields: [
         { key: 'channel_id', control: 'select', label: 'Channel', options: 'channels', blank: 'Choose…' }] },
       plugin: { label: 'Run action plugin', fields: [
-        { key: 'plugin_id', control: 'select', label: 'Plugin', options: 'action_plugins', blank: 'Choose…' }] },
+        { key: 'plugin_id', control: 'plugin', whole: true, label: 'Action plugin', options: 'action_plugins',
+          blank: 'Choose…' }] },
       tag: { label: 'Add tags', fields: [{ key: 'tags', control: 'picks', label: 'Tags', options: 'tags' }] },
       label: { label: 'Set label', fields: [{ key: 'label', control: 'text', label: 'Label' }] },
       suspend: { label: 'Suspend job', fields: [
-        { key: 'email', control: 'text', label: 'Notify e-mail' }, { key: 'text', control: 'text', label: 'Message' }] },
+        { key: 'users', control: 'csv', label: 'Notify users', help: 'Usernames, separated by commas.' },
+        { key: 'email', control: 'text', label: 'Notify e-mail addresses', placeholder: 'ops@example.com, …' },
+        { key: 'web_hook', control: 'select', label: 'Notify web hook', options: 'web_hooks', blank: 'None' },
+        { key: 'text', control: 'text', label: 'Message' },
+        { key: 'sources', control: 'picks', label: 'Only for jobs started by', options: SOURCES, optional: true,
+          help: 'None checked: every job is suspended.' }] },
       snapshot: { label: 'Take snapshot', fields: [] },
       disable: { label: 'Disable event', fields: [] },
       delete: { label: 'Delete event', fields: [] },

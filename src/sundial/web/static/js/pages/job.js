@@ -4,7 +4,8 @@
 // seen. After a reconnect the page re-reads the job over REST and subscribes again (the
 // subscription's tail replaces the log). Only when the socket cannot be opened at all does it
 // poll `get_job` and `tail_live_job_log` once a second instead (backing off up to 10 s on
-// failures). Finished archived logs are fetched once.
+// failures). Finished archived logs are fetched once. A job that becomes suspended (or is
+// resumed elsewhere) reloads the page, which then shows (or drops) the Resume form.
 
 import { call } from '../api.js';
 import { el } from '../dom.js';
@@ -111,7 +112,12 @@ function elapsedText(seconds) {
 }
 
 function updateJob(job) {
-  const word = ACTIVE_WORDS[job.state] || 'Running';
+  // Held by a suspend action, or resumed: the page shows (or drops) its Resume form, so it reloads.
+  if (Boolean(job.suspended) !== Boolean(data.suspended)) {
+    window.location.reload();
+    return;
+  }
+  const word = job.suspended ? 'Waiting for resume' : (ACTIVE_WORDS[job.state] || 'Running');
   setText('[data-job-status] .badge', word);
   setText('[data-job-state]', word);
   setText('[data-job-server]', job.server || '—');

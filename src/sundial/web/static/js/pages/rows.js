@@ -4,8 +4,13 @@
 // kind below. A row keeps the object it was made from, so keys the editor does not show
 // survive a save; changing a row's type starts that row afresh. Types the spec does not know
 // are edited as JSON, so nothing stored is ever dropped or mangled by the editor.
+//
+// A field with `whole: true` gets the whole object and reads back an object of keys to set (a
+// plugin choice with its params). A type with `saveAs` is an input form of another type (a
+// crontab expression is saved as a schedule trigger, which the API converts).
 
 import { el } from '../dom.js';
+import { paramInputs, paramSet, readParams } from './params.js';
 
 let counter = 0;
 const uid = (prefix) => `${prefix}-${(counter += 1)}`;
@@ -72,8 +77,9 @@ export const CONTROLS = {
   text(spec, value) {
     const id = uid('f');
     const input = el('input', { id, value: value ?? '', autocomplete: 'off', ...described(spec, id),
-      placeholder: spec.placeholder });
-    return { node: field(spec, id, input), focus: input, read: () => (input.value === '' ? undefined : input.value) };
+      placeholder: spec.placeholder, class: spec.mono ? 'mono' : null, spellcheck: spec.mono ? 'false' : null });
+    const read = () => (input.value === '' && !spec.keepEmpty ? undefined : input.value);
+    return { node: field(spec, id, input), focus: input, read };
   },
   number(spec, value) {
     const id = uid('f');
@@ -101,10 +107,37 @@ export const CONTROLS = {
     const chosen = new Set(Array.isArray(value) ? value : []);
     const list = options(spec, context);
     const boxes = list.map(([v]) => el('input', { type: 'checkbox', value: v, checked: chosen.has(v) }));
-    const node = el('fieldset', { class: 'field choices compact' }, el('legend', {}, spec.label),
-      list.length ? el('div', { class: 'choice-row' }, ...boxes.map((box, i) => el('label', { class: 'choice' }, box, ` ${list[i][1]}`)))
+    const help = spec.help ? el('p', { class: 'help' }, spec.help) : '';
+    const node = el('fieldset', { class: `field choices compact${spec.wide ? ' wide' : ''}` }, el('legend', {}, spec.label),
+      help, list.length ? el('div', { class: 'choice-row' }, ...boxes.map((box, i) => el('label', { class: 'choice' }, box, ` ${list[i][1]}`)))
         : el('p', { class: 'muted' }, 'None defined yet.'));
-    return { node, focus: boxes[0], read: () => boxes.filter((b) => b.checked).map((b) => b.value) };
+    const read = () => {
+      const picked = boxes.filter((b) => b.checked).map((b) => b.value);
+      return spec.optional && !picked.length ? undefined : picked;
+    };
+    return { node, focus: boxes[0], read };
+  },
+  // A plugin (action or scheduler) and its parameters, drawn from the plugin's definitions.
+  // Reads {plugin_id, params}; choosing another plugin starts its params from the defaults.
+  plugin(spec, value, context) {
+    const id = uid('f');
+    const current = value?.plugin_id;
+    const choices = options(spec, context);
+    const extra = current && !choices.some(([v]) => v === current) ? [[current, `${current} (not found)`]] : [];
+    const select = el('select', { id, ...described(spec, id) },
+      ...[...choices, ...extra].map(([v, label]) => el('option', { value: v, selected: v === current }, label)));
+    const box = el('div', { class: 'plugin-params', 'data-plugin-params': '' });
+    const draw = (params) => {
+      const set = select.value ? paramSet(select.value, params) : null;
+      box.replaceChildren(...(set ? [set] : []));
+      if (set && !paramInputs(box).length) box.append(el('p', { class: 'muted' }, 'This plugin has no parameters.'));
+    };
+    draw(value?.params && typeof value.params === 'object' ? value.params : {});
+    select.addEventListener('change', () => draw({}));
+    const node = el('div', { class: 'plugin-field' }, field(spec, id, select), box);
+    const read = () => (select.value ? { plugin_id: select.value, params: readParams(box) }
+      : { plugin_id: undefined, params: undefined });
+    return { node, focus: select, read };
   },
   duration: (spec, value) => unitControl(spec, value, DURATION_UNITS),
   size: (spec, value) => unitControl(spec, value, SIZE_UNITS),
@@ -189,8 +222,8 @@ class Row {
   renderFields(values) {
     const fields = [...(this.list.spec.common || []), ...typeSpec(this.list.spec, this.type).fields];
     this.controls = fields.map((f) => {
-      const value = f.key === '*' ? this.advancedValue(values) : values[f.key];
-      return { key: f.key, ...CONTROLS[f.control](f, value, this.list.context) };
+      const value = f.key === '*' ? this.advancedValue(values) : (f.whole ? values : values[f.key]);
+      return { key: f.key, whole: Boolean(f.whole), ...CONTROLS[f.control](f, value, this.list.context) };
     });
     this.body.replaceChildren(...this.controls.map((c) => c.node));
     this.refresh();
@@ -215,11 +248,17 @@ class Row {
   }
 
   read() {
-    const out = { ...this.orig, [this.list.spec.typeKey]: this.type, enabled: this.enabled.checked };
+    const type = typeSpec(this.list.spec, this.type).saveAs || this.type;
+    const out = { ...this.orig, [this.list.spec.typeKey]: type, enabled: this.enabled.checked };
     for (const control of this.controls) {
       const value = control.read();
       if (control.key === '*') Object.assign(out, value);
-      else if (value === undefined) delete out[control.key];
+      else if (control.whole) {
+        for (const [key, part] of Object.entries(value)) {
+          if (part === undefined) delete out[key];
+          else out[key] = part;
+        }
+      } else if (value === undefined) delete out[control.key];
       else out[control.key] = value;
     }
     return out;
@@ -291,16 +330,26 @@ export class RowList {
     return this.rows.map((row) => row.read());
   }
 
-  markInvalid(index) {
+  // Marks one row (and, when given, one control in it) as the one the API refused.
+  markInvalid(index, control = null) {
     this.rows.forEach((row, i) => row.setInvalid(i === index));
     const row = this.rows[index];
     if (row) {
       row.node.scrollIntoView({ block: 'center' });
-      (row.controls[0]?.focus || row.typeSelect).focus();
+      if (control) control.setAttribute('aria-invalid', 'true');
+      (control || row.controls[0]?.focus || row.typeSelect).focus();
     }
+  }
+
+  // The index of the first row the predicate accepts (given the row's object and its node), or -1.
+  findRow(predicate) {
+    return this.rows.findIndex((row) => {
+      try { return predicate(row.read(), row.node); } catch { return false; }
+    });
   }
 
   clearInvalid() {
     for (const row of this.rows) row.setInvalid(false);
+    for (const node of this.container.querySelectorAll('[aria-invalid]')) node.removeAttribute('aria-invalid');
   }
 }
