@@ -112,7 +112,7 @@ def test_job_words_and_history_queries() -> None:
     assert status_of({"state": "queued"}) == ("Queued", "accent")
     assert status_of({"state": "ready", "suspended": True}) == ("Waiting for resume", "warn")
     assert status_of({"state": "complete", "complete": True, "suspended": True}) == ("Waiting for resume", "warn")
-    assert status_of({"final": True, "code": 0, "suspended": True}) == ("Success", "ok")  # a stored record is what it is
+    assert status_of({"final": True, "code": 0, "suspended": True}) == ("Success", "ok")  # stored: what it is
     assert progress_value({"progress": 0.5}) == 0.5 and progress_value({"progress": 1}) is None
     assert compose_query("", "") == ("*", "")
     assert compose_query("event:x", "error") == ("event:x tags:_error", "")

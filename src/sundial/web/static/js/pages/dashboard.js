@@ -24,7 +24,7 @@ let shown = '';
 function progressBar(job) {
   const value = Number(job.progress);
   const determinate = value > 0 && value < 1;
-  return el('progress', { class: 'job-progress', max: 1, value: determinate ? value : null,
+  return el('progress', { class: `job-progress${job.suspended ? ' held' : ''}`, max: 1, value: determinate ? value : null,
     'aria-label': `Progress of job ${job.id}` }, determinate ? `${Math.round(value * 100)}%` : '');
 }
 

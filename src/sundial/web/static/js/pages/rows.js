@@ -127,16 +127,20 @@ export const CONTROLS = {
     const select = el('select', { id, ...described(spec, id) },
       ...[...choices, ...extra].map(([v, label]) => el('option', { value: v, selected: v === current }, label)));
     const box = el('div', { class: 'plugin-params', 'data-plugin-params': '' });
+    let drawn = false; // false: no definitions on the page (plugin deleted), so stored params are kept as they are
     const draw = (params) => {
       const set = select.value ? paramSet(select.value, params) : null;
+      drawn = Boolean(set);
       box.replaceChildren(...(set ? [set] : []));
       if (set && !paramInputs(box).length) box.append(el('p', { class: 'muted' }, 'This plugin has no parameters.'));
     };
     draw(value?.params && typeof value.params === 'object' ? value.params : {});
     select.addEventListener('change', () => draw({}));
     const node = el('div', { class: 'plugin-field' }, field(spec, id, select), box);
-    const read = () => (select.value ? { plugin_id: select.value, params: readParams(box) }
-      : { plugin_id: undefined, params: undefined });
+    const read = () => {
+      if (!select.value) return { plugin_id: undefined, params: undefined };
+      return drawn ? { plugin_id: select.value, params: readParams(box) } : { plugin_id: select.value };
+    };
     return { node, focus: select, read };
   },
   duration: (spec, value) => unitControl(spec, value, DURATION_UNITS),
