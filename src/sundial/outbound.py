@@ -4,6 +4,9 @@ Web hooks, and later release lists and other conductor-side fetches, all go thro
 air-gap lists and the proxy variables of :mod:`sundial.netpolicy` hold everywhere. The conductor
 reads its proxy variables once at start; TLS verification can be turned off per request (a web
 hook's `ssl_cert_bypass`), never globally.
+
+The client (httpx, httpcore and the policy transport, several MiB) is built by the first request:
+a conductor without web hooks never loads it. The settings are still read and checked at start.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from sundial.netpolicy.settings import AirgapRules, ProxySettings
 
-from sundial.netpolicy import VERIFY_EXTENSION, AirgapRules, AirgapTransport, ProxySettings
+if TYPE_CHECKING:
+    import httpx
+
+    from sundial.netpolicy.transport import AirgapTransport
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -42,8 +48,20 @@ class Outbound:
     def __init__(self, rules: AirgapRules | None = None, proxies: ProxySettings | None = None) -> None:
         self.rules = rules or AirgapRules()
         self.proxies = proxies if proxies is not None else ProxySettings.from_env()
-        self.transport = AirgapTransport(self.rules, self.proxies)
-        self.client = httpx.AsyncClient(transport=self.transport, trust_env=False, max_redirects=32)
+        self._transport: AirgapTransport | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The httpx client, created (and httpx imported) on first use."""
+        if self._client is None:
+            import httpx
+
+            from sundial.netpolicy.transport import AirgapTransport
+
+            self._transport = AirgapTransport(self.rules, self.proxies)
+            self._client = httpx.AsyncClient(transport=self._transport, trust_env=False, max_redirects=32)
+        return self._client
 
     @classmethod
     def from_config(cls, airgap: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> Outbound:
@@ -54,6 +72,10 @@ class Outbound:
                       follow: bool = False,
                       verify: bool = True, max_body: int = MAX_BODY_BYTES) -> OutboundResult:
         """One request (redirects followed when asked); raises httpx errors, OutboundRefused included."""
+        import httpx
+
+        from sundial.netpolicy.transport import VERIFY_EXTENSION
+
         started = time.perf_counter()
         request = self.client.build_request(method, url, headers=headers, content=content,
                                             timeout=httpx.Timeout(timeout), extensions={VERIFY_EXTENSION: verify})
@@ -73,8 +95,9 @@ class Outbound:
                                          "total": round((done - started) * 1000, 3)})
 
     async def aclose(self) -> None:
-        await self.client.aclose()
-        await self.transport.aclose()
+        if self._client is not None and self._transport is not None:
+            await self._client.aclose()
+            await self._transport.aclose()
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:

@@ -10,9 +10,10 @@ import sys
 
 # Imported only by the feature that needs it: schema upgrades of an existing database, the web
 # UI's first page, the PostgreSQL engine, e-mail delivery, expressions (conditions, monitors,
-# templated hooks).
+# templated hooks), outbound requests (web hooks: httpx, httpcore and, through httpx's command
+# line, rich and pygments).
 LAZY = ["alembic", "jinja2", "sundial.web.routes", "sqlalchemy.dialects.postgresql", "aiosmtplib",
-        "markdown_it", "pyjexl"]
+        "markdown_it", "pyjexl", "httpx", "httpcore", "rich", "pygments", "sundial.netpolicy.transport"]
 
 
 def _loaded_after(code: str) -> set[str]:

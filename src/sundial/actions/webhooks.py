@@ -18,12 +18,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from sundial.actions.daily import DailyCounters
 from sundial.actions.hookdata import human_duration
 from sundial.logs import Logger
-from sundial.netpolicy import Refused
 from sundial.outbound import Outbound, OutboundResult
 from sundial.storage.lists import ConfigList
 from sundial.templates import expand
@@ -165,6 +162,10 @@ class WebHooks:
 
     async def _send(self, hook: dict[str, Any], prepared: _Prepared) -> OutboundResult:
         """One firing with its retries: transport errors and 408/425/429/5xx are retried."""
+        import httpx  # loaded by the outbound client's first request anyway (see sundial.outbound)
+
+        from sundial.netpolicy.rules import Refused
+
         retries = max(0, _int(hook.get("retries")))
         timeout = float(hook.get("timeout") or self.custom_opts.get("timeout") or 30)
         for attempt in range(retries + 1):

@@ -8,73 +8,19 @@ http(s) URL whose path ends in `.pac`). `NO_PROXY` always wins, PAC files includ
 
 from __future__ import annotations
 
-import ipaddress
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 import httpx
 
-from sundial.netpolicy.rules import plain
+from sundial.netpolicy.settings import ProxySettings
 
 PROXY_SCHEMES = {"http": "http", "https": "https", "socks": "socks5", "socks5": "socks5", "socks5h": "socks5h",
                  "socks4": "socks4", "socks4a": "socks4a"}
 PAC_SCHEMES = ("pac+http", "pac+https", "pac+file")
+__all__ = ["PAC_SCHEMES", "PROXY_SCHEMES", "ProxyConfigError", "ProxySettings", "is_pac", "normalize_proxy",
+           "proxy_label"]
 
 
 class ProxyConfigError(httpx.ProxyError):
     """A proxy setting Sundial cannot use: unknown scheme, PAC file missing or broken."""
-
-
-def _env(environ: Mapping[str, str], name: str) -> str:
-    return (environ.get(name.lower()) or environ.get(name.upper()) or "").strip()
-
-
-def _no_proxy_match(entry: str, host: str, port: int | None) -> bool:
-    entry = entry.strip().lower()
-    if not entry:
-        return False
-    if entry == "*":
-        return True
-    if entry.count(":") == 1 and not entry.endswith("]"):
-        entry, _, entry_port = entry.partition(":")
-        if entry_port.isdigit() and port is not None and int(entry_port) != port:
-            return False
-    entry = entry.strip("[]")
-    try:
-        return plain(ipaddress.ip_address(host.strip("[]"))) in ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        pass
-    suffix = entry.lstrip("*").lstrip(".")
-    return host == suffix or host.endswith("." + suffix)
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    """The proxy variables of a process's environment, read once."""
-
-    http: str = ""
-    https: str = ""
-    all: str = ""
-    no_proxy: tuple[str, ...] = ()
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProxySettings:
-        env = os.environ if environ is None else environ
-        no_proxy = tuple(p for p in _env(env, "NO_PROXY").replace(" ", ",").split(",") if p)
-        return cls(http=_env(env, "HTTP_PROXY"), https=_env(env, "HTTPS_PROXY"), all=_env(env, "ALL_PROXY"),
-                   no_proxy=no_proxy)
-
-    def proxy_for(self, url: httpx.URL) -> str | None:
-        """The proxy (or `pac+…` location) for one request URL, or None to connect directly."""
-        proxy = (self.https if url.scheme == "https" else self.http) or self.all
-        if not proxy:
-            return None
-        host = url.host.lower()
-        if any(_no_proxy_match(entry, host, url.port or (443 if url.scheme == "https" else 80))
-               for entry in self.no_proxy):
-            return None
-        return normalize_proxy(proxy)
 
 
 def normalize_proxy(proxy: str) -> str:

@@ -1,4 +1,5 @@
-"""Air-gap rules (config.md §7.2) and the network backend that enforces them on real addresses.
+"""Air-gap rules (config.md §7.2; the lists themselves are parsed in :mod:`.settings`) and the
+network backend that enforces them on real addresses.
 
 The lists are checked on the address a connection really uses: :class:`CheckedBackend` resolves
 the host itself and connects to the vetted address, so a DNS answer that changes between a check
@@ -11,77 +12,28 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import httpx
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from sundial.netpolicy.settings import AirgapRules, plain
+
+__all__ = ["AirgapRules", "CheckedBackend", "Refused", "plain", "resolve", "vet"]
 
 
 class Refused(httpx.ConnectError):
     """A destination refused by the air-gap rules (never worth retrying)."""
 
 
-def _networks(items: Any, strict: bool) -> tuple[IPNetwork, ...]:
-    nets = []
-    for item in items if isinstance(items, list) else []:
-        text = str(item).strip()
-        if not text:
-            continue
-        try:
-            nets.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            if strict:
-                raise
-    return tuple(nets)
-
-
-def plain(address: IPAddress) -> IPAddress:
-    """`::ffff:10.0.0.1` is 10.0.0.1 for the lists (the OS would connect to the IPv4 host)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-@dataclass(frozen=True)
-class AirgapRules:
-    """`airgap` config: when enabled, the blacklist always refuses and a non-empty whitelist must match."""
-
-    enabled: bool = False
-    whitelist: tuple[IPNetwork, ...] = ()
-    blacklist: tuple[IPNetwork, ...] = ()
-
-    @classmethod
-    def from_config(cls, block: Any, *, strict: bool = True) -> AirgapRules:
-        """Strict on the conductor (a typo in a list must stop start-up, not open a hole); lenient on a
-        satellite, which receives lists the conductor already accepted and must not fail a job over one."""
-        if not isinstance(block, Mapping):
-            return cls()
-        return cls(enabled=bool(block.get("enabled")), whitelist=_networks(block.get("whitelist"), strict),
-                   blacklist=_networks(block.get("blacklist"), strict))
-
-    def refusal(self, ip: str) -> str | None:
-        """The xyOps error text for a refused address, or None when it may be used."""
-        if not self.enabled:
-            return None
-        address = plain(ipaddress.ip_address(ip.split("%")[0]))
-        if any(address in net for net in self.blacklist):
-            return f"IP is blacklisted: {ip}"
-        if self.whitelist and not any(address in net for net in self.whitelist):
-            return f"IP is not whitelisted: {ip}"
-        return None
-
-    async def vet(self, host: str, port: int, wait: float | None) -> list[str]:
-        """The host's usable addresses (all of them when the rules are off); Refused when none is."""
-        addresses = await resolve(host, port, wait)
-        allowed = [ip for ip in addresses if self.refusal(ip) is None]
-        if not allowed:
-            raise Refused(str(self.refusal(addresses[0])))
-        return allowed
+async def vet(rules: AirgapRules, host: str, port: int, wait: float | None) -> list[str]:
+    """The host's usable addresses (all of them when the rules are off); Refused when none is."""
+    addresses = await resolve(host, port, wait)
+    allowed = [ip for ip in addresses if rules.refusal(ip) is None]
+    if not allowed:
+        raise Refused(str(rules.refusal(addresses[0])))
+    return allowed
 
 
 async def resolve(host: str, port: int, wait: float | None = None) -> list[str]:
@@ -111,7 +63,7 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         if not self.rules.enabled:
             return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
         last: Exception | None = None
-        for ip in await self.rules.vet(host, port, timeout):
+        for ip in await vet(self.rules, host, port, timeout):
             try:
                 return await self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:

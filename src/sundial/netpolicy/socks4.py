@@ -17,7 +17,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from sundial.netpolicy.rules import CheckedBackend, resolve
+from sundial.netpolicy.rules import CheckedBackend, resolve, vet
 
 REPLY_SIZE = 8
 GRANTED = 0x5A
@@ -50,7 +50,7 @@ class Socks4Backend(httpcore.AsyncNetworkBackend):
     async def _ipv4(self, host: str, port: int, wait: float | None) -> str:
         """The target's first IPv4 address the air-gap rules allow (SOCKS4 has no room for IPv6)."""
         rules = self.inner.rules
-        addresses = await rules.vet(host, port, wait) if rules.enabled else await resolve(host, port, wait)
+        addresses = await vet(rules, host, port, wait) if rules.enabled else await resolve(host, port, wait)
         for ip in addresses:
             if ipaddress.ip_address(ip).version == 4:
                 return ip
