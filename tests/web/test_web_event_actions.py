@@ -198,8 +198,10 @@ def test_resume_a_suspended_job_from_the_job_page(sat: SatellitePages) -> None:
         assert other.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{mode}: sideways scroll"
 
     page = sat(viewport={"width": 1280, "height": 900})
-    page.goto(f"/jobs/{job_id}")
+    page.goto(f"/#Job?id={job_id}&resume=1")  # the suspension e-mail's button (xyOps link form)
+    expect(page).to_have_url(re.compile(rf"/jobs/{job_id}#resume$"))
     card = page.get_by_test_id("suspended")
+    expect(card.get_by_role("button", name="Resume job")).to_be_focused()
     expect(card.get_by_role("heading", name="Waiting for resume")).to_be_visible()
     expect(page.locator("h1 .badge")).to_have_text("Waiting for resume")
     expect(card).to_contain_text("holds this job before it starts")

@@ -47,5 +47,10 @@ if (form) {
       showError(error.message, error.field);
     }
   });
-  if (window.location.hash === '#resume') form.querySelector('[type=submit]').focus();
+  // After the load's own scroll to the #resume fragment, which would otherwise take the focus back.
+  const focusResume = () => setTimeout(() => form.querySelector('[type=submit]').focus(), 0);
+  if (window.location.hash === '#resume') {
+    if (document.readyState === 'complete') focusResume();
+    else window.addEventListener('load', focusResume, { once: true });
+  }
 }
