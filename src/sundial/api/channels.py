@@ -13,6 +13,7 @@ from pydantic import Field
 from sundial.actions.records import CHANNEL
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
+from sundial.api.listing import Rendered, list_reply
 from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.objects import ObjectError
@@ -43,10 +44,9 @@ class UpdateChannelParams(ChannelFields):
 
 
 @router.verb("get_channels", auth=USER)
-async def get_channels(call: Call, p: Params) -> dict[str, Any]:
+async def get_channels(call: Call, p: Params) -> Rendered:
     """All notification channels."""
-    rows = call.services.list("channels").all()
-    return {"code": 0, "rows": rows, "list": {"length": len(rows)}}
+    return list_reply(call.services.list("channels"))
 
 
 @router.verb("get_channel", IdParams, auth=USER)

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from sundial.api.call import Call, require_privilege
 from sundial.api.errors import ApiError, http_status, validation_error
+from sundial.api.listing import Rendered
 from sundial.api.params import find_reserved_key
 from sundial.api.registry import ADMIN, PUBLIC, SESSION, TOKEN, Registry, Verb
 from sundial.auth.privileges import Principal, effective
@@ -103,10 +104,16 @@ class Dispatcher:
         result = await verb.handler(call, model)
         if isinstance(result, Response):
             return result
-        if "code" not in result:
-            result = {"code": 0, **result}
-        response = render(result, path, pretty=_truthy(params.get("pretty")),
-                          headers=call.response_headers or None)
+        pretty = _truthy(params.get("pretty"))
+        if isinstance(result, Rendered) and not pretty:
+            response = Response(result.body, status_code=http_status(0, path), media_type="application/json",
+                                headers=call.response_headers or None)
+        else:
+            if isinstance(result, Rendered):
+                result = result.data()
+            if "code" not in result:
+                result = {"code": 0, **result}
+            response = render(result, path, pretty=pretty, headers=call.response_headers or None)
         for cookie in call.cookies:
             response.headers.append("set-cookie", cookie)
         return response

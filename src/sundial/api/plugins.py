@@ -8,6 +8,7 @@ from pydantic import Field
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
+from sundial.api.listing import Rendered, list_reply
 from sundial.api.params import Flag, Icon, IdParams, Notes, Number, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.objects import ObjectError
@@ -56,10 +57,9 @@ def _check_params(fields: dict[str, Any]) -> None:
 
 
 @router.verb("get_plugins", auth=USER)
-async def get_plugins(call: Call, p: Params) -> dict[str, Any]:
+async def get_plugins(call: Call, p: Params) -> Rendered:
     """All plugins (event, monitor, action and scheduler)."""
-    rows = call.services.list("plugins").all()
-    return {"code": 0, "rows": rows, "list": {"length": len(rows)}}
+    return list_reply(call.services.list("plugins"))
 
 
 @router.verb("get_plugin", IdParams, auth=USER)

@@ -15,6 +15,7 @@ from sundial.actions.records import METHOD, URL_START, WEB_HOOK, check_headers, 
 from sundial.actions.service import ActionService
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
+from sundial.api.listing import Rendered, list_reply
 from sundial.api.params import Flag, Icon, IdParams, Notes, Number, ObjectId, Params, Title
 from sundial.api.registry import TOKEN, USER, VerbRouter
 from sundial.objects import ObjectError
@@ -98,10 +99,9 @@ def _hook_fields(p: Params) -> dict[str, Any]:
 
 
 @router.verb("get_web_hooks", auth=USER)
-async def get_web_hooks(call: Call, p: Params) -> dict[str, Any]:
+async def get_web_hooks(call: Call, p: Params) -> Rendered:
     """All web hooks."""
-    rows = call.services.list("web_hooks").all()
-    return {"code": 0, "rows": rows, "list": {"length": len(rows)}}
+    return list_reply(call.services.list("web_hooks"))
 
 
 @router.verb("get_web_hook", IdParams, auth=USER)

@@ -2,19 +2,26 @@
 
 xyOps keeps its 13 global lists in memory and reads them on every request; so do we.
 Memory changes only after the database commit, so a failed write leaves both untouched.
+
+Every change applied in memory bumps the list's ``version``; :meth:`ConfigList.memo` keeps one
+value derived from the whole list (e.g. the rendered JSON of a list reply) until the next
+change. That is only sound because stored records are never changed in place: every writer
+goes through insert/replace (which store a deep copy) and readers copy before changing.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sundial.storage.engine import Storage, Tx
 from sundial.storage.schema import config_tables
+
+T = TypeVar("T")
 
 
 class ConfigList:
@@ -27,6 +34,8 @@ class ConfigList:
         self._items: dict[str, dict[str, Any]] = {}
         self._seq: dict[str, int] = {}
         self._last_seq = 0  # taken at insert time, so inserts sharing a transaction still get distinct seqs
+        self.version = 0  # bumped by every change applied in memory (load, insert, replace, delete, clear)
+        self._memo: dict[str, tuple[int, Any]] = {}
 
     async def load(self, conn: AsyncConnection | None = None) -> None:
         """Read the list from storage, on `conn` when given (see `load_all`)."""
@@ -39,6 +48,21 @@ class ConfigList:
         self._items = {row.id: row.doc for row in rows}
         self._seq = {row.id: row.seq for row in rows}
         self._last_seq = max(self._seq.values(), default=0)
+        self._changed()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._memo.clear()  # derived values of the old version are never needed again
+
+    def memo(self, key: str, derive: Callable[[list[dict[str, Any]]], T]) -> T:
+        """``derive(all records)``, computed once per list version: a list read thousands of
+        times between changes (get_events with 10,000 events) is rendered once per change."""
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] == self.version:
+            return hit[1]
+        value = derive(self.all())
+        self._memo[key] = (self.version, value)
+        return value
 
     def get(self, item_id: str) -> dict[str, Any] | None:
         """The stored record; callers copy before changing it."""
@@ -63,6 +87,7 @@ class ConfigList:
         def apply() -> None:
             self._items[stored["id"]] = stored
             self._seq[stored["id"]] = seq
+            self._changed()
 
         tx.after_commit(apply)
 
@@ -71,7 +96,12 @@ class ConfigList:
         await tx.conn.execute(update(self.table).where(self.table.c.id == stored["id"]).values(
             title=str(stored.get("title", ""))[:512], modified=float(stored.get("modified") or 0),
             doc=stored))
-        tx.after_commit(lambda: self._items.__setitem__(stored["id"], stored))
+
+        def apply() -> None:
+            self._items[stored["id"]] = stored
+            self._changed()
+
+        tx.after_commit(apply)
 
     async def delete(self, tx: Tx, item_id: str) -> None:
         await tx.conn.execute(delete(self.table).where(self.table.c.id == item_id))
@@ -79,6 +109,7 @@ class ConfigList:
         def apply() -> None:
             self._items.pop(item_id, None)
             self._seq.pop(item_id, None)
+            self._changed()
 
         tx.after_commit(apply)
 
@@ -88,6 +119,7 @@ class ConfigList:
         def apply() -> None:
             self._items.clear()
             self._seq.clear()
+            self._changed()
 
         tx.after_commit(apply)
 
