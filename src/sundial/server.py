@@ -90,9 +90,13 @@ def listen_problem(host: str, port: int, exc: OSError) -> str:
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
-    """Bind before serving, so a taken port is an OSError here rather than uvicorn's sys.exit."""
+    """Bind before serving, so a taken port is an OSError here rather than uvicorn's sys.exit.
+
+    The protocol is named (IPPROTO_TCP, not 0) because asyncio sets TCP_NODELAY only on
+    connections whose socket says TCP: without it every reply on a kept-alive connection
+    waited ~40 ms (Nagle's algorithm against the client's delayed ACK)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
