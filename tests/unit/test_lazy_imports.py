@@ -11,9 +11,10 @@ import sys
 # Imported only by the feature that needs it: schema upgrades of an existing database, the web
 # UI's first page, the PostgreSQL engine, e-mail delivery, expressions (conditions, monitors,
 # templated hooks), outbound requests (web hooks: httpx, httpcore and, through httpx's command
-# line, rich and pygments).
+# line, rich and pygments), SQLAlchemy's ORM (only Core is used; sundial.storage.asyncengine).
 LAZY = ["alembic", "jinja2", "sundial.web.routes", "sqlalchemy.dialects.postgresql", "aiosmtplib",
-        "markdown_it", "pyjexl", "httpx", "httpcore", "rich", "pygments", "sundial.netpolicy.transport"]
+        "markdown_it", "pyjexl", "httpx", "httpcore", "rich", "pygments", "sundial.netpolicy.transport",
+        "sqlalchemy.orm", "sqlalchemy.ext.asyncio.session"]
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -43,3 +44,15 @@ def test_building_the_app_on_sqlite_leaves_them_unloaded(tmp_path) -> None:  # t
     )
     loaded = _loaded_after(code)
     assert sorted(set(LAZY) & loaded) == []
+
+
+def test_the_deferred_asyncio_package_still_offers_the_orm_parts_on_request() -> None:
+    """sundial.storage defers sqlalchemy.ext.asyncio's __init__; other code asking for it gets it whole."""
+    loaded = _loaded_after(
+        "import sundial.storage, sys\n"
+        "from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine\n"
+        "assert 'sqlalchemy.orm' not in sys.modules\n"
+        "from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker\n"
+        "import sqlalchemy.ext.asyncio as package\n"
+        "assert package.AsyncEngine is package.engine.AsyncEngine and AsyncSession.__name__ == 'AsyncSession'\n")
+    assert "sqlalchemy.orm" in loaded

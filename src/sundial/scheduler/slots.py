@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sundial.scheduler.planner import StateRow
-from sundial.storage.engine import upsert_insert
+from sundial.storage.engine import AsyncConnection, upsert_insert
 from sundial.storage.schema import schedule_pending, schedule_slots, schedule_state
 
 LOOP_KEY = "*"  # the loop cursor's row; no event id can be "*"

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from sundial.storage.asyncengine import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def _json_dumps(value: Any) -> str:

@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sundial.storage.engine import Storage, Tx, upsert_insert
+from sundial.storage.engine import AsyncConnection, Storage, Tx, upsert_insert
 from sundial.storage.schema import records
 
 
