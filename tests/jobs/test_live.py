@@ -244,3 +244,30 @@ def test_a_client_that_stops_reading_is_cut_off_and_never_holds_up_the_job(node,
                 ws.recv(timeout=60)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
     assert "fell behind" in proc.log_text("Live")
+
+
+def test_job_page_hears_when_a_delayed_job_is_held_by_a_suspend_action(node, uid):
+    """The hold happens inside the job manager (no state a satellite reports): it must be pushed."""
+    proc, api = node
+    held_event, parent_event = uid + "h", uid + "p"
+    base = {"enabled": True, "category": "general", "plugin": "shellplug", "targets": ["main"], "algo": "random",
+            "params": {"script": "#!/bin/sh\ntrue\n"}, "triggers": [{"type": "manual", "enabled": True}]}
+    api.ok("create_event", {**base, "id": held_event, "title": "Held " + uid,
+                            "actions": [{"type": "suspend", "enabled": True, "condition": "start", "text": "ok?"}]})
+    api.ok("create_event", {**base, "id": parent_event, "title": "Parent " + uid,
+                            "actions": [{"type": "run_event", "enabled": True, "condition": "complete",
+                                         "event_id": held_event, "start_delay": 300}]})
+    parent = api.ok("run_event", {"id": parent_event})["id"]
+    child = wait_for(lambda: [j["id"] for j in api.ok("get_job", {"id": parent})["job"].get("jobs") or []],
+                     60, "the delayed child job")[0]
+    try:
+        with open_live(proc, api) as ws:
+            ws.send(json.dumps({"cmd": "subscribe", "topic": f"job:{child}"}))
+            assert receive(ws)["type"] == "subscribed"
+            snapshot = receive(ws)["job"]
+            assert snapshot["state"] == "start_delay" and not snapshot.get("suspended")
+            api.ok("job_skip_delay", {"id": child})
+            held = until(ws, lambda m: m["type"] == "job" and m["job"].get("suspended"))[-1]["job"]
+        assert held["id"] == child and held["state"] == "ready"
+    finally:
+        api.call("abort_job", {"id": child})

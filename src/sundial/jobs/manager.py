@@ -730,6 +730,7 @@ class JobManager:
             return False
         if then_state:
             self._set_state(job, then_state)  # out of the running count: a held job keeps no slot
+        self.live.job_changed(job)  # an open job page shows the hold at once
         if job["id"] in self.active:
             await self.store.save(self._record(job))
             key = self.index.key_of(job["id"])
@@ -753,6 +754,7 @@ class JobManager:
         if params:
             job["params"] = {**(job.get("params") or {}), **params}
         meta_line(job, note)
+        self.live.job_changed(job)
         if job.get("state") == "complete":
             await self._finish(job)
         else:
