@@ -4,10 +4,15 @@ ASGI front that knows when a request was really HTTPS (directly or behind a prox
 Why here and not in uvicorn's hands: uvicorn would load a bad pair only when the listener
 opens and answer with an OpenSSL trace; checking the pair first turns "certificate does not
 match its key" into one start-up line naming both files, before any port opens.
+
+Memory: Python's ssl module checks a good pair and a few lines of DER reading give its expiry, so
+a conductor that starts with an existing pair never loads cryptography's X.509 layer (~2 MiB);
+that layer is imported to write the first self-signed pair and to word what is wrong with a bad one.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import os
@@ -19,11 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sundial.config import Config, ConfigError
 
@@ -82,21 +82,44 @@ def _defaults(config: Config) -> bool:
 
 def check_pair(cert_path: Path, key_path: Path) -> dt.datetime:
     """Refuse unreadable files or a certificate whose public key is not the key's; returns expiry."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(cert_path), str(key_path), password=_no_password)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        _explain_bad_pair(cert_path, key_path)
+        reason = exc.reason if isinstance(exc, ssl.SSLError) else None
+        raise TlsError(f"OpenSSL refused the HTTPS pair {cert_path} / {key_path}: {reason or exc}") from None
+    try:
+        return not_after(_first_cert_der(cert_path.read_bytes()))
+    except (ValueError, IndexError):  # a layout this short reader does not follow: ask cryptography
+        return _load_cert(cert_path).not_valid_after_utc
+
+
+def _no_password() -> bytes:
+    """An encrypted key must fail here, not make OpenSSL prompt on the terminal."""
+    raise ValueError("the private key is encrypted")
+
+
+def _explain_bad_pair(cert_path: Path, key_path: Path) -> None:
+    """Raise the TlsError that says what is wrong with a pair OpenSSL refused (cryptography reads it)."""
+    from cryptography.hazmat.primitives import serialization
+
     cert = _load_cert(cert_path)
     key = _load_key(key_path)
-    if _spki(cert.public_key()) != _spki(key.public_key()):
+
+    def spki(public_key: Any) -> bytes:
+        return bytes(public_key.public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo))
+
+    if spki(cert.public_key()) != spki(key.public_key()):
         raise TlsError(f"The HTTPS certificate {cert_path} does not match its private key {key_path}: "
                        "the certificate was issued for a different key. Put the matching pair in place "
                        "(or delete both default files to get a new self-signed pair).")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(str(cert_path), str(key_path))
-    except ssl.SSLError as exc:
-        raise TlsError(f"OpenSSL refused the HTTPS pair {cert_path} / {key_path}: {exc.reason or exc}") from None
-    return cert.not_valid_after_utc
 
 
-def _load_cert(path: Path) -> x509.Certificate:
+def _load_cert(path: Path) -> Any:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificates(path.read_bytes())[0]
     except OSError as exc:
@@ -106,6 +129,8 @@ def _load_cert(path: Path) -> x509.Certificate:
 
 
 def _load_key(path: Path) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
     try:
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
@@ -114,15 +139,58 @@ def _load_key(path: Path) -> Any:
         raise TlsError(f"The HTTPS private key {path} is not an unencrypted PEM private key") from None
 
 
-def _spki(public_key: Any) -> bytes:
-    return bytes(public_key.public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+# -- expiry from the certificate's DER (RFC 5280 §4.1) ---------------------------------------------
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.DOTALL)
+_UTC_TIME, _GENERALIZED_TIME, _VERSION_TAG = 0x17, 0x18, 0xA0
+
+
+def _first_cert_der(pem: bytes) -> bytes:
+    match = _PEM_CERT.search(pem)
+    if match is None:
+        raise ValueError("no PEM certificate")
+    return base64.b64decode(b"".join(match.group(1).split()), validate=True)
+
+
+def _der_item(der: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start, end) of the contents of the DER item at `pos`."""
+    tag, length = der[pos], der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(der[pos:pos + count], "big")
+        pos += count
+    if pos + length > len(der):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
+def not_after(der: bytes) -> dt.datetime:
+    """The certificate's notAfter: Certificate > TBSCertificate > [version], serial, signature
+    algorithm, issuer, Validity(notBefore, notAfter)."""
+    _, tbs, _ = _der_item(der, _der_item(der, 0)[1])
+    tag, _, end = _der_item(der, tbs)
+    pos = end if tag == _VERSION_TAG else tbs
+    for _ in range(3):  # serialNumber, signature, issuer
+        pos = _der_item(der, pos)[2]
+    _, validity, _ = _der_item(der, pos)
+    tag, start, end = _der_item(der, _der_item(der, validity)[2])
+    text = der[start:end].decode("ascii")
+    if tag == _UTC_TIME:  # YYMMDDHHMMSSZ; RFC 5280: YY >= 50 is 19YY
+        text = ("19" if int(text[:2]) >= 50 else "20") + text
+    elif tag != _GENERALIZED_TIME:
+        raise ValueError("not a certificate validity time")
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
 
 
 def self_signed_pair(hostname: str, days: int = SELF_SIGNED_DAYS) -> tuple[bytes, bytes]:
     """(certificate PEM, key PEM): ECDSA P-256, names the host, localhost and loopback addresses.
 
     Marked as its own CA so a satellite can pin it as a trust anchor (`SSL_CERT_FILE`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64] or "localhost"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sundial self-signed")])

@@ -46,6 +46,39 @@ def test_a_certificate_that_does_not_match_its_key_is_refused(tmp_path: Path) ->
         check_pair(tmp_path / "junk.crt", tmp_path / "a.key")
 
 
+def test_expiry_is_read_without_cryptography_as_cryptography_reads_it(tmp_path: Path) -> None:
+    """check_pair reads notAfter from the DER itself (UTCTime before 2050, GeneralizedTime after)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    for years in (1, 40):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(7).not_valid_before(now).not_valid_after(now + dt.timedelta(days=365 * years))
+                .sign(key, hashes.SHA256()))
+        (tmp_path / "c.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (tmp_path / "c.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+        assert check_pair(tmp_path / "c.crt", tmp_path / "c.key") == cert.not_valid_after_utc
+
+
+def test_an_encrypted_key_is_refused_without_a_passphrase_prompt(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    write_self_signed(tmp_path / "a.crt", tmp_path / "a.key", "a")
+    key = serialization.load_pem_private_key((tmp_path / "a.key").read_bytes(), None)
+    (tmp_path / "enc.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.BestAvailableEncryption(b"secret")))
+    with pytest.raises(TlsError, match="is not an unencrypted PEM private key"):
+        check_pair(tmp_path / "a.crt", tmp_path / "enc.key")
+
+
 def test_configured_files_that_do_not_exist_are_an_error_not_a_silent_self_signed_pair(tmp_path: Path) -> None:
     config = _config(tmp_path, **{"WebServer.https_cert_file": "/nonexistent/site.crt",
                                   "WebServer.https_key_file": "/nonexistent/site.key"})

@@ -11,10 +11,11 @@ import sys
 # Imported only by the feature that needs it: schema upgrades of an existing database, the web
 # UI's first page, the PostgreSQL engine, e-mail delivery, expressions (conditions, monitors,
 # templated hooks), outbound requests (web hooks: httpx, httpcore and, through httpx's command
-# line, rich and pygments), SQLAlchemy's ORM (only Core is used; sundial.storage.asyncengine).
+# line, rich and pygments), SQLAlchemy's ORM (only Core is used; sundial.storage.asyncengine),
+# cryptography's X.509 layer (ssl checks an existing HTTPS pair; see sundial.tls).
 LAZY = ["alembic", "jinja2", "sundial.web.routes", "sqlalchemy.dialects.postgresql", "aiosmtplib",
         "markdown_it", "pyjexl", "httpx", "httpcore", "rich", "pygments", "sundial.netpolicy.transport",
-        "sqlalchemy.orm", "sqlalchemy.ext.asyncio.session"]
+        "sqlalchemy.orm", "sqlalchemy.ext.asyncio.session", "cryptography.x509"]
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -56,3 +57,14 @@ def test_the_deferred_asyncio_package_still_offers_the_orm_parts_on_request() ->
         "import sqlalchemy.ext.asyncio as package\n"
         "assert package.AsyncEngine is package.engine.AsyncEngine and AsyncSession.__name__ == 'AsyncSession'\n")
     assert "sqlalchemy.orm" in loaded
+
+
+def test_starting_with_an_existing_https_pair_leaves_x509_unloaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    prepare = ("from pathlib import Path\n"
+               "from sundial.config import load_config\n"
+               "from sundial.tls import prepare_tls\n"
+               f"config = load_config(Path({str(tmp_path)!r}), {{'secret_key': 'k'}}, environ={{}})\n"
+               "files = prepare_tls(config)\n"
+               "assert files is not None\n")
+    assert "cryptography.x509" in _loaded_after(prepare)  # first start: the self-signed pair is written
+    assert "cryptography.x509" not in _loaded_after(prepare)  # later starts: ssl checks it
