@@ -12,10 +12,12 @@ import sys
 # UI's first page, the PostgreSQL engine, e-mail delivery, expressions (conditions, monitors,
 # templated hooks), outbound requests (web hooks: httpx, httpcore and, through httpx's command
 # line, rich and pygments), SQLAlchemy's ORM (only Core is used; sundial.storage.asyncengine),
-# cryptography's X.509 layer (ssl checks an existing HTTPS pair; see sundial.tls).
+# cryptography's X.509 layer (ssl checks an existing HTTPS pair; see sundial.tls), the satellite
+# bundle builder (the first install).
 LAZY = ["alembic", "jinja2", "sundial.web.routes", "sqlalchemy.dialects.postgresql", "aiosmtplib",
         "markdown_it", "pyjexl", "httpx", "httpcore", "rich", "pygments", "sundial.netpolicy.transport",
-        "sqlalchemy.orm", "sqlalchemy.ext.asyncio.session", "cryptography.x509"]
+        "sqlalchemy.orm", "sqlalchemy.ext.asyncio.session", "cryptography.x509",
+        "sundial.fleet.bundle", "tarfile"]
 
 
 def _loaded_after(code: str) -> set[str]:

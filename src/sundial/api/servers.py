@@ -18,7 +18,6 @@ from sundial.api.dispatch import principal_for
 from sundial.api.errors import ApiError
 from sundial.api.params import Flag, Icon, ObjectId, Params, StrList, Title
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
-from sundial.fleet.bundle import build_bundle, fingerprint
 from sundial.fleet.install import InstallDenied, install_script, request_base_url, token_base_url, upgrade_script
 from sundial.fleet.metrics import SYSTEMS
 from sundial.fleet.records import Server
@@ -301,6 +300,8 @@ def _base_url(call: Call, service: FleetService) -> str:
 
 async def _core(call: Call, service: FleetService, p: SatelliteParams) -> Response:
     """The agent bundle, built once per agent-source fingerprint and cached under ``data/``."""
+    from sundial.fleet.bundle import build_bundle, fingerprint  # the wheel builder loads with the first install
+
     if p.os not in ("linux", "darwin"):
         raise ApiError("satellite", f"Unsupported operating system: {p.os}")
     cache = Path(call.services.config.path("Storage.sqlite_file")).parent / "satellite"
