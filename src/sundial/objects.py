@@ -72,7 +72,7 @@ class ObjectStore:
     async def create(self, kind: ObjectKind, items: ConfigList, fields: dict[str, Any], *,
                      username: str, actor: str, client: ClientInfo,
                      extra: Callable[[Tx], Awaitable[None]] | None = None) -> dict[str, Any]:
-        now = time.time()
+        now = int(time.time())  # records carry whole epoch seconds (spec: events-and-jobs.md §1)
         doc = {**copy.deepcopy(kind.defaults), **_without_server_fields(fields)}
         doc["id"] = doc.get("id") or generate_id(kind.prefix)
         if doc["id"] in items:
@@ -95,7 +95,7 @@ class ObjectStore:
             raise ObjectError(kind.code, f"Failed to update {kind.label.lower()}: Item not found: {item_id}")
         doc = {**copy.deepcopy(current), **_without_server_fields(fields), "id": item_id}
         if bump:
-            doc["modified"] = time.time()
+            doc["modified"] = int(time.time())
             doc["revision"] = int(current.get("revision") or 0) + 1
         async with self.storage.transaction() as tx:
             await items.replace(tx, doc)

@@ -42,7 +42,7 @@ async def seed_first_start(services: Services) -> bool:
         "privileges": {"admin": True}, "roles": [], "force_password_change": True,
     }, "admin")
     admin["force_password_change"] = True
-    now = time.time()
+    now = int(time.time())
     async with services.storage.transaction() as tx:
         await services.users.insert(tx, admin)
         await services.activity.record(tx, "user_create", "admin", client=SETUP_CLIENT, username="admin",
@@ -72,8 +72,8 @@ async def recover_admin(services: Services, spec: str) -> None:
                                             "email": f"{username}@localhost"}
     user = dict(user)
     user.update(privileges={"admin": True}, active=1, hidden=True, categories=[], groups=[])
-    user.setdefault("created", time.time())
-    user["modified"] = time.time()
+    user.setdefault("created", int(time.time()))
+    user["modified"] = int(time.time())
     await services.users.set_password(user, password)
     async with services.storage.transaction() as tx:
         await services.users.upsert(tx, user)

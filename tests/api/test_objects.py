@@ -90,3 +90,19 @@ def test_unprivileged_user_reads_but_cannot_write(conductor, admin: Api, uid):
     assert api.ok("get_tags")["rows"]
     assert api.call("create_tag", {"title": "x"}) == {
         "code": "access", "description": 'You do not have the "Create Tags" privilege required to perform this action.'}
+
+
+def test_records_carry_whole_epoch_seconds(admin, uid):
+    """`created` / `modified` are integer unix seconds (events-and-jobs.md §1), as xyOps clients expect."""
+    made = [admin.ok("create_category", {"id": uid, "title": "Secs"})["category"],
+            admin.ok("create_secret", {"title": "Secs " + uid, "fields": [{"name": "A", "value": "1"}]})["secret"]]
+    admin.ok("admin_create", {"username": "secs" + uid, "password": "pw-secs", "email": "s@example.com",
+                              "full_name": "Secs"}, ns="user")
+    made.append(admin.ok("admin_get_user", {"username": "secs" + uid}, ns="user")["user"])
+    updated = admin.ok("update_category", {"id": uid, "title": "Secs 2"})
+    made.append(admin.ok("get_category", {"id": uid})["category"])
+    for record in made:
+        assert type(record["created"]) is int and type(record["modified"]) is int, record
+    assert updated["code"] == 0
+    admin.ok("delete_category", {"id": uid})
+    admin.ok("delete_secret", {"id": made[1]["id"]})

@@ -72,7 +72,7 @@ class Accounts:
                 user.pop(key, None)
         if new_password:
             await self.users.set_password(user, str(new_password))
-        user["modified"] = time.time()
+        user["modified"] = int(time.time())
         self._clear_limits_if_admin(user)
         async with self.storage.transaction() as tx:
             await self.users.save(tx, user)
@@ -93,7 +93,7 @@ class Accounts:
         new_password = fields.get("new_password")
         if isinstance(new_password, str) and new_password:
             await self.users.set_password(user, new_password)
-        user["modified"] = time.time()
+        user["modified"] = int(time.time())
         username = user["username"]
         async with self.storage.transaction() as tx:
             await self.users.save(tx, user)
@@ -107,7 +107,7 @@ class Accounts:
         """UI preferences only; deliberately not in the activity log (it changes constantly)."""
         user = copy.deepcopy(session_user)
         user.update({k: v for k, v in fields.items() if k not in SELF_FORBIDDEN})
-        user["modified"] = time.time()
+        user["modified"] = int(time.time())
         async with self.storage.transaction() as tx:
             await self.users.save(tx, user)
         return user

@@ -85,7 +85,9 @@ class UserService:
     # -- writes --------------------------------------------------------------------------
     async def insert(self, tx: Tx, user: dict[str, Any]) -> None:
         norm, stored = normalize(user["username"]), copy.deepcopy(user)
-        created = float(stored.get("created") or time.time())
+        # The column orders the roster: the insert's precise time, since the record's own `created`
+        # is whole seconds and users made in the same second would otherwise tie.
+        created = time.time()
         await tx.conn.execute(insert(users).values(norm=norm, username=stored["username"],
                                                    created=created, doc=stored))
 
@@ -122,7 +124,7 @@ class UserService:
 
     # -- building records ----------------------------------------------------------------
     async def new_user(self, fields: dict[str, Any], password: str) -> dict[str, Any]:
-        now = time.time()
+        now = int(time.time())
         user = copy.deepcopy(fields)
         prefs = self.config.get("default_user_prefs") or DEFAULT_USER_PREFS
         for key, value in prefs.items():

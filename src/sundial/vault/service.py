@@ -369,7 +369,7 @@ class VaultService:
         if not str(meta.get("title") or "").strip():
             raise VaultError("api", "Missing parameter: title")
         fields = validate_fields(params.get("fields", []))
-        now = time.time()
+        now = int(time.time())
         meta.update(id=secret_id, names=field_names(fields), username=username, created=now, modified=now,
                     revision=1)
         self._claim(secret_id)
@@ -395,7 +395,7 @@ class VaultService:
         fields = validate_fields(params["fields"]) if "fields" in params else None
         if fields is not None:
             meta["names"] = field_names(fields)
-        meta.update(id=secret_id, modified=time.time(), revision=int(current.get("revision") or 0) + 1)
+        meta.update(id=secret_id, modified=int(time.time()), revision=int(current.get("revision") or 0) + 1)
         async with self._gate.shared():
             await self._salt_ready()
             self._existing(secret_id)  # deleted while we waited?
