@@ -7,40 +7,21 @@ what an operator does and checks what they would see in the API.
 from __future__ import annotations
 
 import getpass
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from harness import Api, ConductorProcess, login
+from harness import Api, ConductorProcess, satellite_node
+from harness import wait_for as wait
 
 LOCAL = "local"  # the server id of the conductor's own satellite
 
 
-def wait(fn: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ConductorProcess, Api]]:
-    proc = ConductorProcess(home=tmp_path_factory.mktemp("rules"), env={"SUNDIAL_secret_key": "rules-test-key"},
-                            settings={"local_satellite.enabled": True}).start()
-    api = login(proc.url, "admin", "admin")
-    try:
-        wait(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite to come online")
-    except AssertionError:
-        proc.cleanup()
-        pytest.skip("the local satellite did not come online within 60 s")
-    yield proc, api
-    api.close()
-    proc.cleanup()
+    with satellite_node(tmp_path_factory.mktemp("rules"), env={"SUNDIAL_secret_key": "rules-test-key"}) as pair:
+        yield pair
 
 
 def shell_event(api: Api, eid: str, script: str, **extra: Any) -> str:
@@ -124,7 +105,8 @@ def test_a_retry_is_held_by_day_limits_unless_the_run_was_manual(node, uid):
                                   {"type": "day", "enabled": True, "condition": "start", "amount": 1}])
     parent = shell_event(api, uid + "p", "#!/bin/sh\ntrue\n", actions=[
         {"enabled": True, "condition": "complete", "type": "run_event", "event_id": limited}])
-    parent_job = wait(lambda: (lambda j: j if j.get("jobs") else None)(job(api, run(api, parent))), 60,
+    parent_id = run(api, parent)
+    parent_job = wait(lambda: (lambda j: j if j.get("jobs") else None)(job(api, parent_id)), 60,
                       "the parent to launch its child")
     child = final(api, parent_job["jobs"][0]["id"])
     assert child["source"] == "action" and child["code"] == 3 and not child.get("retried")
