@@ -101,12 +101,15 @@ def test_start_on_a_port_another_conductor_holds_fails_and_says_why(fresh_conduc
     (home / "logs").mkdir(parents=True)
     (home / "logs" / "console.log").write_text("Traceback from an earlier run: boom\n")
     result = run("start", "--home", str(home), *_quiet(other.port))
-    assert result.returncode == 1 and "started" not in result.stdout
-    assert f"port {other.port} is in use" in result.stderr
-    assert "earlier run" not in result.stderr  # only this run's console output
-    assert f"port {other.port} is in use" in (home / "logs" / "Error.log").read_text()
-    assert "conductor started" not in (home / "logs" / "Sundial.log").read_text()
-    assert run("status", "--home", str(home)).returncode == 1
+    try:
+        assert result.returncode == 1 and "started" not in result.stdout
+        assert f"port {other.port} is in use" in result.stderr
+        assert "earlier run" not in result.stderr  # only this run's console output
+        assert f"port {other.port} is in use" in (home / "logs" / "Error.log").read_text()
+        assert "conductor started" not in (home / "logs" / "Sundial.log").read_text()
+        assert run("status", "--home", str(home)).returncode == 1
+    finally:  # a start that timed out on a loaded host may still be coming up: never leave it behind
+        run("stop", "--home", str(home))
 
 
 def test_background_start_ignores_proxies_and_restart_and_status_keep_the_flags(tmp_path: Path) -> None:
