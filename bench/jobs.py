@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,8 +185,10 @@ async def gather_limited(concurrency: int, calls: list[Any]) -> list[Any]:
     return await asyncio.gather(*(one(c) for c in calls))
 
 
-async def queued_phase(url: str, headers: dict[str, str], count: int, concurrency: int) -> None:
-    """Accept ``count`` jobs into one queue behind a running job, then abort every one of them."""
+@contextlib.asynccontextmanager
+async def verb_caller(url: str, headers: dict[str, str], concurrency: int
+                      ) -> AsyncIterator[Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]]:
+    """A verb-calling function on one pooled client; a failed verb ends the bench with its envelope."""
     async with httpx.AsyncClient(base_url=url, timeout=120,
                                  limits=httpx.Limits(max_connections=concurrency + 4)) as client:
         async def call(verb: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +197,12 @@ async def queued_phase(url: str, headers: dict[str, str], count: int, concurrenc
                 raise SystemExit(f"{verb} failed: {data}")
             return data
 
+        yield call
+
+
+async def queued_phase(url: str, headers: dict[str, str], count: int, concurrency: int) -> None:
+    """Accept ``count`` jobs into one queue behind a running job, then abort every one of them."""
+    async with verb_caller(url, headers, concurrency) as call:
         event = (await call("create_event", {
             "title": "bench queue", "enabled": True, "category": "general", "plugin": "shellplug",
             "targets": ["main"], "algo": "random", "params": {"script": "#!/bin/sh\nsleep 600\n"},
@@ -215,14 +224,7 @@ async def queued_phase(url: str, headers: dict[str, str], count: int, concurrenc
 
 async def events_phase(url: str, headers: dict[str, str], count: int, concurrency: int) -> None:
     """One job of `true` on each of ``count`` events: from the first submit to the last completion."""
-    async with httpx.AsyncClient(base_url=url, timeout=120,
-                                 limits=httpx.Limits(max_connections=concurrency + 4)) as client:
-        async def call(verb: str, body: dict[str, Any]) -> dict[str, Any]:
-            data: dict[str, Any] = (await client.post(f"/api/app/{verb}/v1", json=body, headers=headers)).json()
-            if data.get("code") != 0:
-                raise SystemExit(f"{verb} failed: {data}")
-            return data
-
+    async with verb_caller(url, headers, concurrency) as call:
         made = time.time()
         events = [r["event"]["id"] for r in await gather_limited(concurrency, [lambda i=i: call("create_event", {
             "title": f"bench many {i}", "enabled": True, "category": "general", "plugin": "shellplug",
