@@ -19,6 +19,9 @@ from sundial.storage.lists import ConfigList
 
 # Fields a caller may never set directly on an object.
 SERVER_FIELDS = ("username", "created", "modified", "revision")
+# xyOps passes its list store's error through verbatim, so a missing id reads
+# "Failed to delete role: Error: Item not found" (core-api.md §8.4); clients match on it.
+ITEM_NOT_FOUND = "Error: Item not found"
 
 
 class ObjectError(Exception):
@@ -41,6 +44,11 @@ class ObjectKind:
     exists_message: str = "That {label} ID already exists: {id}"
     sort_order: bool = False
     action: str = ""        # activity action prefix when it differs from `singular`
+    noun: str = ""          # how refusals name the kind when it differs from `label.lower()`
+
+    @property
+    def message_noun(self) -> str:
+        return self.noun or self.label.lower()
 
     @property
     def privilege_suffix(self) -> str:
@@ -77,7 +85,7 @@ class ObjectStore:
         doc["id"] = doc.get("id") or generate_id(kind.prefix)
         if doc["id"] in items:
             raise ObjectError(kind.code, kind.exists_message.format(label=kind.label, id=doc["id"]))
-        if kind.sort_order and "sort_order" not in fields:
+        if kind.sort_order:  # always after the last one, whatever was sent (as xyOps does)
             doc["sort_order"] = max((int(o.get("sort_order") or 0) for o in items.all()), default=-1) + 1
         doc.update(username=username, created=now, modified=now, revision=1)
         async with self.storage.transaction() as tx:
@@ -92,7 +100,7 @@ class ObjectStore:
                      extra: Callable[[Tx], Awaitable[None]] | None = None) -> dict[str, Any]:
         current = items.get(item_id)
         if current is None:
-            raise ObjectError(kind.code, f"Failed to update {kind.label.lower()}: Item not found: {item_id}")
+            raise ObjectError(kind.code, f"Failed to update {kind.message_noun}: {ITEM_NOT_FOUND}")
         doc = {**copy.deepcopy(current), **_without_server_fields(fields), "id": item_id}
         if bump:
             doc["modified"] = int(time.time())
@@ -133,7 +141,7 @@ class ObjectStore:
                      ) -> dict[str, Any]:
         current = items.get(item_id)
         if current is None:
-            raise ObjectError(kind.code, f"Failed to delete {kind.label.lower()}: Item not found: {item_id}")
+            raise ObjectError(kind.code, f"Failed to delete {kind.message_noun}: {ITEM_NOT_FOUND}")
         for guard in self._guards.get(kind.list_name, []):
             reason = await guard(current)
             if reason:
@@ -169,4 +177,4 @@ ROLE = ObjectKind("roles", "role", "Role", "r", "role",
 GROUP = ObjectKind("groups", "group", "Group", "g", "group",
                    defaults={"icon": "", "notes": "", "alert_actions": [], "max_jobs_per_server": 0},
                    sort_order=True)
-API_KEY = ObjectKind("api_keys", "api_key", "API Key", "k", "api_key", action="apikey")
+API_KEY = ObjectKind("api_keys", "api_key", "API Key", "k", "api_key", action="apikey", noun="API Key")

@@ -50,8 +50,9 @@ def test_duplicate_ids_use_object_codes(admin: Api, uid):
 def test_bad_ids_and_fields(admin: Api):
     assert admin.call("create_tag", {"id": "Upper", "title": "x"}) == {"code": "api",
                                                                        "description": "Malformed parameter: id"}
-    assert admin.call("create_tag", {"title": "x", "icon": "bad icon"})["description"] == "Malformed parameter: icon"
-    assert admin.call("create_group", {"title": "g", "hostname_match": "("})["code"] == "api"
+    assert admin.call("create_tag", {"title": "x", "icon": "bad icon"})["description"] == \
+        "Malformed icon parameter: Contains illegal characters"
+    assert admin.call("create_group", {"title": "g", "hostname_match": "("})["code"] == "group"
     assert admin.call("create_category", {"enabled": True}) == {"code": "api",
                                                                "description": "Missing parameter: title"}
 

@@ -66,7 +66,7 @@ def test_web_hook_validation(admin: Api, uid: str) -> None:
     data = admin.call("update_web_hook", {"id": uid, "body": "{{ ) }}"})
     assert data["code"] == "web_hook" and data["description"].startswith("Failed to compile macro in body")
     data = admin.call("update_web_hook", {"id": "nosuch_hook", "title": "x"})
-    assert data == {"code": "web_hook", "description": "Failed to update web hook: Item not found: nosuch_hook"}
+    assert data == {"code": "web_hook", "description": "Failed to update web hook: Error: Item not found"}
     admin.ok("delete_web_hook", {"id": uid})
 
 

@@ -46,8 +46,8 @@ def _error(exc: ObjectError) -> ApiError:
 
 @router.verb("get_api_keys", auth=ADMIN)
 async def get_api_keys(call: Call, p: Params) -> dict[str, Any]:
-    """All API keys (hashes and masks only)."""
-    rows = call.services.list("api_keys").all()
+    """All API keys (hashes and masks only), newest first as xyOps lists them."""
+    rows = call.services.list("api_keys").all()[::-1]
     return {"code": 0, "rows": rows, "list": list_header(len(rows), 100)}
 
 
@@ -56,7 +56,7 @@ async def get_api_key(call: Call, p: IdParams) -> dict[str, Any]:
     """One API key record."""
     record = call.services.list("api_keys").get(p.id)
     if record is None:
-        raise ApiError("notfound", f"Failed to locate API key: {p.id}")
+        raise ApiError("notfound", f"Failed to locate API Key: {p.id}")
     return {"code": 0, "api_key": record}
 
 

@@ -270,9 +270,13 @@ async def authenticate(services: Services, call: Call, verb: Verb) -> Principal:
     if record is None:
         raise ApiError("session", "Invalid API Key")
     if services.api_keys.over_rate(record):
-        raise ApiError("rate", f'API Key "{record.get("title", "")}" exceeded its rate limit '
-                               f'({record.get("max_per_sec")} requests per second).')
+        raise ApiError("rate", f"API Key has exceeded rate limit ({_js_number(record.get('max_per_sec'))}/sec)")
     return principal_for(services, "api_key", record)
+
+
+def _js_number(value: Any) -> str:
+    """A number as JavaScript prints it (2, not 2.0)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _str(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -38,10 +39,13 @@ _TYPE_NAMES = {
 
 
 def describe_validation(exc: ValidationError) -> str:
-    """The first problem in xyOps wording; never echoes the offending value."""
+    """The first problem in xyOps wording; echoes no value but a non-string `id` (as xyOps does)."""
     err = exc.errors(include_input=False)[0]
     loc = ".".join(str(part) for part in err["loc"] if not isinstance(part, int) or True)
     kind = err["type"]
+    if loc == "id" and kind == "string_type":
+        shown = js_string(exc.errors()[0].get("input"))
+        return f"Invalid ID parameter: {shown} (not a string)"
     if kind == "missing":
         return f"Missing parameter: {loc}"
     if kind == "list_type":
@@ -55,6 +59,24 @@ def describe_validation(exc: ValidationError) -> str:
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     return f"Invalid parameter: {loc} ({err['msg']})"
+
+
+def js_string(value: Any, depth: int = 0) -> str:
+    """A value as JavaScript's String() shows it (null, true, 1,2, [object Object]), bounded."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    elif isinstance(value, list):
+        text = ",".join("" if item is None else js_string(item, depth + 1) for item in value[:20]) \
+            if depth < 4 else ""
+    elif isinstance(value, dict):
+        text = "[object Object]"
+    else:
+        text = str(value)
+    return text[:100]
 
 
 def validation_error(exc: ValidationError) -> ApiError:

@@ -37,11 +37,20 @@ async def echo(call: Call, p: Params) -> Response:
     data = {
         "method": request.method, "url": str(request.url), "uri": request.url.path
         + (f"?{request.url.query}" if request.url.query else ""),
-        "ips": call.client.ips, "query": dict(request.query_params), "headers": call.client.headers,
+        "ips": call.client.ips, "query": _query(request), "headers": call.client.headers,
         "cookies": {k: v for k, v in request.cookies.items() if k != "session_id"},
         "params": call.params, "files": call.files,
     }
     return render(data, request.url.path, pretty=request.query_params.get("pretty") == "1")
+
+
+def _query(request: Any) -> dict[str, Any]:
+    """The query string as xyOps parses it: a repeated key becomes an array of its values."""
+    query: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        old = query.get(key)
+        query[key] = value if key not in query else [*old, value] if isinstance(old, list) else [old, value]
+    return query
 
 
 def _int(value: str | None, default: int) -> int:

@@ -15,6 +15,8 @@ from sundial.api.errors import ApiError, validation_error
 from sundial.api.listing import Rendered, list_reply
 from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, StrList, Title
 from sundial.api.registry import USER, VerbRouter
+from sundial.events.validation import EventError, validate_actions, validate_limits
+from sundial.ids import generate_id
 from sundial.objects import CATEGORY, GROUP, ROLE, TAG, ObjectError, ObjectKind
 
 router = VerbRouter()
@@ -67,12 +69,37 @@ class RoleUpdate(ObjectUpdate):
 
 
 def _check_regex(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"Malformed parameter: hostname_match ({exc})") from None
+    if value is not None and not value.strip():
+        raise ValueError("Malformed parameter: hostname_match")
     return value
+
+
+def _check_group_fields(fields: dict[str, Any]) -> None:
+    """A hostname pattern that does not compile is a `group` error in xyOps, not `api`."""
+    pattern = fields.get("hostname_match")
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ApiError("group", f"Invalid hostname match: {exc}") from None
+    if "alert_actions" in fields:
+        _check_event_rules(actions=fields["alert_actions"])
+
+
+def _check_category_fields(fields: dict[str, Any]) -> None:
+    """Category limits and actions are applied to jobs, so they pass the event rules when saved."""
+    _check_event_rules(limits=fields.get("limits"), actions=fields.get("actions"))
+
+
+def _check_event_rules(limits: list[Any] | None = None, actions: list[Any] | None = None) -> None:
+    try:
+        validate_limits(limits or [])
+        validate_actions(actions or [])
+    except EventError as exc:
+        raise ApiError(exc.code, exc.description) from None
+
+
+_FIELD_CHECKS = {"categories": _check_category_fields, "groups": _check_group_fields}
 
 
 class GroupParams(ObjectParams):
@@ -106,6 +133,10 @@ def _visible(call: Call, kind: ObjectKind, item: dict[str, Any]) -> bool:
     return True
 
 
+def _no_check(fields: dict[str, Any]) -> None:
+    return None
+
+
 def register_kind(kind: ObjectKind, create_model: type[Params], update_model: type[Params]) -> None:
     """Declare get_X(s), create_X, update_X and delete_X for one kind."""
     plural, single, suffix = kind.list_name, kind.singular, kind.privilege_suffix
@@ -130,7 +161,9 @@ def register_kind(kind: ObjectKind, create_model: type[Params], update_model: ty
                  summary=f"Create a {single}.")
     async def create(call: Call, p: Params) -> dict[str, Any]:
         fields = p.fields_set()
-        _restrict(call, kind, fields.get("id"))
+        fields["id"] = fields.get("id") or generate_id(kind.prefix)  # the limit check names the new id
+        _FIELD_CHECKS.get(plural, _no_check)(fields)
+        _restrict(call, kind, fields["id"])
         try:
             item = await call.services.objects.create(kind, call.services.list(plural), fields,
                                                       username=call.user.username,
@@ -143,6 +176,7 @@ def register_kind(kind: ObjectKind, create_model: type[Params], update_model: ty
                  summary=f"Shallow-update a {single} (bumps its revision).")
     async def update(call: Call, p: Params) -> dict[str, Any]:
         fields = p.fields_set()
+        _FIELD_CHECKS.get(plural, _no_check)(fields)
         _restrict(call, kind, fields["id"])
         try:
             await call.services.objects.update(kind, call.services.list(plural), fields["id"], fields,
@@ -178,6 +212,8 @@ def register_multi_update(kind: ObjectKind, update_model: type[Params]) -> None:
             raise ApiError("session", "Request missing 'items' parameter, or has zero length.")
         _restrict(call, kind, "*")  # only callers without category/group limits
         changes = [_checked_item(update_model, item) for item in p.items if item.get("id")]
+        for change in changes:
+            _FIELD_CHECKS.get(plural, _no_check)(change)
         await call.services.objects.multi_update(kind, call.services.list(plural), changes,
                                                  actor=call.user.actor, client=call.client)
         return {"code": 0}

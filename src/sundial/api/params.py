@@ -53,7 +53,7 @@ def _check_title(value: str) -> str:
 
 def _check_icon(value: str) -> str:
     if value and not re.fullmatch(r"[\w\-]+", value):
-        raise ValueError("Malformed parameter: icon")
+        raise ValueError("Malformed icon parameter: Contains illegal characters")
     return value
 
 

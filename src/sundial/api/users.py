@@ -180,12 +180,13 @@ async def resume_session(call: Call, p: Params) -> dict[str, Any]:
         call.cookies.append(_session_cookie(call, "", 0))
         return {"code": "session", "description": "Session has expired or is invalid."}
     user = users.get(session["username"])
+    # the user manager's order and codes: missing, then disabled, then locked out, all `login`
     if user is None:
-        return {"code": "user", "description": f"User not found: {session['username']}"}
-    if user.get("force_password_reset"):
-        return {"code": "login", "description": "Account is locked out.  Please reset your password to unlock it."}
+        return {"code": "login", "description": f"User not found: {session['username']}"}
     if not user.get("active"):
         return {"code": "login", "description": f"User account is disabled: {user['username']}"}
+    if user.get("force_password_reset"):
+        return {"code": "login", "description": "Account is locked out.  Please reset your password to unlock it."}
     async with call.services.storage.transaction() as tx:
         session = await users.touch_session(tx, session)
     return bootstrap(call, user, session)
@@ -225,13 +226,13 @@ async def self_delete(call: Call, p: Params) -> dict[str, Any]:
 
     me = call.user.record
     if not call.services.config.get("User.self_delete", True):
-        raise ApiError("user", "Self-deletion is disabled on this server.")
+        raise ApiError("user", "User account deletion has been disabled by your administrator.")
     if call.params.get("username") != me["username"]:
         raise ApiError("user", "Username mismatch.")
     password = call.params.get("password")
     if not isinstance(password, str) or not await passwords.verify_password_async(
             password, me.get("salt", ""), me.get("password", "")):
-        raise ApiError("user", "Your password is incorrect.")
+        raise ApiError("login", "Your password is incorrect.")
     await call.services.accounts.delete(me["username"], actor=me["username"], client=call.client)
     return {"code": 0}
 
@@ -332,7 +333,7 @@ async def logout_all(call: Call, p: PasswordParams) -> dict[str, Any]:
         raise ApiError("session", "Logging out all sessions needs a user session.")
     me = principal.record
     if not await passwords.verify_password_async(p.password, me.get("salt", ""), me.get("password", "")):
-        raise ApiError("user", "Your password is incorrect.")
+        raise ApiError("login", "Your password is incorrect.")  # `login`, unlike /api/user/update
     async with call.services.storage.transaction() as tx:
         count = await call.services.users.delete_user_sessions(tx, me["username"],
                                                                keep=principal.session["id"])
