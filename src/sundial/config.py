@@ -167,14 +167,14 @@ class Config:
         write_json_atomic(self.overrides_file, merged)
         self.overrides = merged
         for key, value in changes.items():
-            set_path(self.data, split_path(_strip_env_prefix(key)), copy.deepcopy(value))
-            self.sources[".".join(split_path(_strip_env_prefix(key)))] = f"overrides file {self.overrides_file}"
+            set_path(self.data, split_path(strip_env_prefix(key)), copy.deepcopy(value))
+            self.sources[".".join(split_path(strip_env_prefix(key)))] = f"overrides file {self.overrides_file}"
 
     def source_of(self, path: str) -> str:
         return self.sources.get(path, "built-in defaults")
 
 
-def _strip_env_prefix(key: str) -> str:
+def strip_env_prefix(key: str) -> str:
     for prefix in ENV_PREFIXES:
         if key.startswith(prefix):
             return key[len(prefix):]
@@ -227,7 +227,7 @@ def load_config(home: Path, cli: Mapping[str, Any] | None = None,
     if overrides_file.exists():
         config.overrides = read_json_file(overrides_file)
         for key, value in config.overrides.items():
-            parts = split_path(_strip_env_prefix(key))
+            parts = split_path(strip_env_prefix(key))
             if parts:
                 set_path(data, parts, copy.deepcopy(value))
                 sources[".".join(parts)] = f"overrides file {overrides_file}"

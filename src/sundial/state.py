@@ -41,6 +41,21 @@ class StateService:
 
         tx.after_commit(apply)
 
+    async def remove(self, tx: Tx, paths: list[str]) -> None:
+        """Delete dot-path keys (a cancelled watch leaves no key behind, as in xyOps)."""
+        updated = copy.deepcopy(self.state)
+        for path in paths:
+            *parents, leaf = path.split(".")
+            node = get_path(updated, parents, None) if parents else updated
+            if isinstance(node, dict):
+                node.pop(leaf, None)
+        await put_record(self.storage, tx, STATE_KEY, updated)
+
+        def apply() -> None:
+            self.state = updated
+
+        tx.after_commit(apply)
+
     @property
     def scheduler_enabled(self) -> bool:
         return bool(self.get("scheduler.enabled", True))

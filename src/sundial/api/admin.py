@@ -33,9 +33,11 @@ from sundial.backup.delete import DataDeleter, DeleteRefused, check_items
 from sundial.backup.export import SelectionError, expand_selection
 from sundial.backup.importer import ImportRefused
 from sundial.backup.service import BackupBusy, BackupService
-from sundial.config import RESERVED_OVERRIDE_KEYS, Config, ConfigError, set_path, split_path, validate
+from sundial.config import RESERVED_OVERRIDE_KEYS, Config, ConfigError, set_path, split_path, strip_env_prefix, validate
+from sundial.internal_jobs import InternalJobHandle
 from sundial.logsearch import LogQuery, search_log
-from sundial.maintenance import MaintenanceBusy, database_stats
+from sundial.maintenance import MaintenanceBusy, database_stats, optimize_sqlite, sqlite_file
+from sundial.storage.search import MAX_QUERY_LENGTH
 
 router = VerbRouter()
 TRUTHY_OFF = (None, "", "0", 0, False, "false")
@@ -161,6 +163,47 @@ async def admin_run_maintenance(call: Call, p: Params) -> dict[str, Any]:
         raise ApiError("admin", str(exc)) from None
 
 
+@router.verb("admin_run_optimization", auth=ADMIN)
+async def admin_run_optimization(call: Call, p: Params) -> dict[str, Any]:
+    """SQLite only: an integrity check, then VACUUM, as the internal job "Database integrity and
+    optimization" (`{id}`; the report is in its `internal_job` activity record)."""
+    services = call.services
+    db_file = sqlite_file(services.storage)
+    if db_file is None:
+        raise ApiError("admin", "The current storage configuration does not require optimization.")
+    if not db_file.exists():
+        raise ApiError("admin", "No database file found for optimization.")
+    principal = call.user
+    handle = services.internal_jobs.start("Database integrity and optimization", "maint", principal.actor,
+                                          email=str(principal.record.get("email") or ""))
+
+    async def work(job: InternalJobHandle) -> None:
+        healthy, details = await asyncio.to_thread(optimize_sqlite, db_file)
+        await job.finish(code=0 if healthy else "db", details=details,
+                         description="database optimized" if healthy else "integrity check failed")
+
+    services.internal_jobs.run_in_background(handle, work)
+    return {"code": 0, "id": handle.id}
+
+
+class SearchDeleteParams(Params):
+    index: str = Field(max_length=64, pattern=r"^\w+$")
+    query: str = Field(max_length=MAX_QUERY_LENGTH, pattern=r"\S")
+
+
+@router.verb("bulk_search_delete", SearchDeleteParams, auth=ADMIN, params_first=True)
+async def bulk_search_delete(call: Call, p: SearchDeleteParams) -> dict[str, Any]:
+    """Delete the records of one index (`jobs`, `activity`, `servers`) matching a search query,
+    as the internal job "Custom bulk deletion (INDEX)" (`{id}`); the scheduler keeps running."""
+    principal = call.user
+    deleter = DataDeleter(call.services, username=principal.username, actor=principal.actor, client=call.client)
+    try:
+        job_id = deleter.start_search_delete(p.index, p.query.strip())
+    except DeleteRefused as exc:
+        raise ApiError("api", str(exc)) from None
+    return {"code": 0, "id": job_id}
+
+
 @router.verb("admin_stats", auth=ADMIN, primary_only=False)
 async def admin_stats(call: Call, p: Params) -> dict[str, Any]:
     """Versions, database size and row counts, connected satellites."""
@@ -230,11 +273,9 @@ async def admin_update_config(call: Call, p: Params) -> dict[str, Any]:
     for key in changes:
         if _reserved(key):
             raise ApiError("api", "Cannot update reserved configuration keys via API.")
-        parts = split_path(key)
+        parts = split_path(strip_env_prefix(key))
         if not parts or any(part in RESERVED_WORDS for part in parts):
             raise ApiError("api", f"Invalid parameter: {key} (illegal key)")
-        if parts[0] not in config.data:
-            raise ApiError("api", f"Unknown configuration key: {key}")
     _check_values(config, changes)
     config.set_overrides(changes)
     async with call.services.storage.transaction() as tx:
@@ -248,8 +289,9 @@ def _check_values(config: Config, changes: dict[str, Any]) -> None:
     """Refuse values that would stop the next start (validated on a copy of the config)."""
     trial = Config(home=config.home, data=copy.deepcopy(config.data), sources=dict(config.sources))
     for key, value in changes.items():
-        set_path(trial.data, split_path(key), copy.deepcopy(value))
-        trial.sources[".".join(split_path(key))] = "admin_update_config"
+        parts = split_path(strip_env_prefix(key))
+        set_path(trial.data, parts, copy.deepcopy(value))
+        trial.sources[".".join(parts)] = "admin_update_config"
     try:
         validate(trial)
     except ConfigError as exc:

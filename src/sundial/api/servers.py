@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sundial.fleet.install import InstallDenied, install_script, request_base_ur
 from sundial.fleet.metrics import SYSTEMS
 from sundial.fleet.records import Server
 from sundial.fleet.service import FleetError, FleetService
+from sundial.internal_jobs import InternalJobHandle
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 
 router = VerbRouter()
@@ -68,7 +70,7 @@ async def get_active_server(call: Call, p: ServerIdParams) -> dict[str, Any]:
     """One online server."""
     server = fleet(call).online.get(p.id)
     if server is None:
-        raise ApiError("notfound", f"Server not found or not online: {p.id}")
+        raise ApiError("notfound", f"Failed to locate server: {p.id}")
     require_visible(call, server)
     return {"code": 0, "server": _public(server)}
 
@@ -214,21 +216,91 @@ async def get_quickmon_data(call: Call, p: QuickmonParams) -> dict[str, Any]:
 
 class MonitorDataParams(Params):
     server: ObjectId
-    sys: str = Field(default="hourly", pattern="^(hourly|daily|monthly|yearly)$")
+    sys: str = Field(default="hourly", max_length=64)
     limit: int = Field(default=60, ge=1, le=10000)
+
+
+class HistoryParams(Params):
+    server: ObjectId
+    sys: str = Field(max_length=64)
+    date: int = Field(ge=0)
+    limit: int = Field(ge=1, le=10000)
+
+
+async def _monitored_server(call: Call, server_id: str, system: str) -> Server:
+    """The (visible) server whose timelines are asked for; xyOps words an unknown system first."""
+    if system not in SYSTEMS:
+        raise ApiError("monitor", f"Unknown system: {system}")
+    server, _online = await fleet(call).find(server_id)
+    if server is None:
+        raise ApiError("monitor", f"Failed to load server data: {server_id}")
+    require_visible(call, server)
+    return server
 
 
 @router.verb("get_latest_monitor_data", MonitorDataParams, auth=USER)
 async def get_latest_monitor_data(call: Call, p: MonitorDataParams) -> dict[str, Any]:
     """The last ``limit`` timeline items of a server and its latest minute sample."""
+    await _monitored_server(call, p.server, p.sys)
     service = fleet(call)
-    server, _online = await service.find(p.server)
+    data = await service.latest_sample(p.server)
+    if data is None:
+        raise ApiError("monitor", f"Failed to load server data: {p.server}: no monitoring sample received yet")
+    return {"code": 0, "rows": service.metrics.timeline(p.server, p.sys, p.limit), "data": data}
+
+
+@router.verb("get_historical_monitor_data", HistoryParams, auth=USER)
+async def get_historical_monitor_data(call: Call, p: HistoryParams) -> dict[str, Any]:
+    """Timeline items of the ``limit`` buckets starting at the bucket of ``date`` (epoch seconds);
+    buckets before the server's first sample count too, so a window that ends before it is empty."""
+    await _monitored_server(call, p.server, p.sys)
+    first = p.date // SYSTEMS[p.sys]
+    rows = [row for row in fleet(call).metrics.timeline(p.server, p.sys, 10**6)
+            if first <= row["epoch_div"] < first + p.limit]
+    return {"code": 0, "rows": rows}
+
+
+class WatchParams(Params):
+    id: ObjectId
+    duration: int = Field(ge=0, le=10 * 365 * 86400)
+
+
+async def _set_watch(call: Call, kind: str, target_id: str, duration: int, action: str,
+                     **payload: Any) -> None:
+    """Write or (duration 0) remove ``watches.<kind>.<id>`` in the global state, audited."""
+    services = call.services
+    path = f"watches.{kind}.{target_id}"
+    async with services.storage.transaction() as tx:
+        if duration:
+            await services.state.update(tx, {path: int(time.time()) + duration})
+        else:
+            await services.state.remove(tx, [path])
+        words = f"{duration} seconds" if duration else "0 seconds (disabled)"
+        await services.activity.record(tx, action, f"{target_id}: {words}", client=call.client,
+                                       username=call.user.actor, keywords=[target_id], seconds=duration,
+                                       duration=words, **payload)
+
+
+@router.verb("watch_server", WatchParams, privilege="create_snapshots")
+async def watch_server(call: Call, p: WatchParams) -> dict[str, Any]:
+    """Watch an online server for ``duration`` seconds (0 cancels): the state key
+    ``watches.servers.<id>`` holds the end time."""
+    server = fleet(call).online.get(p.id)
     if server is None:
-        raise ApiError("notfound", f"Server not found: {p.server}")
+        raise ApiError("server", f"Failed to locate server: {p.id}")
     require_visible(call, server)
-    assert p.sys in SYSTEMS
-    return {"code": 0, "rows": service.metrics.timeline(p.server, p.sys, p.limit),
-            "data": await service.latest_sample(p.server)}
+    await _set_watch(call, "servers", p.id, p.duration, "server_watch", server_id=p.id,
+                     hostname=server.get("hostname", ""))
+    return {"code": 0}
+
+
+@router.verb("watch_group", WatchParams, privilege="create_snapshots")
+async def watch_group(call: Call, p: WatchParams) -> dict[str, Any]:
+    """Watch a group for ``duration`` seconds (0 cancels): state key ``watches.groups.<id>``."""
+    if call.services.list("groups").get(p.id) is None:
+        raise ApiError("watch", f"Unknown group: {p.id}")
+    await _set_watch(call, "groups", p.id, p.duration, "group_watch", group_id=p.id)
+    return {"code": 0}
 
 
 # -- adding servers ---------------------------------------------------------------------------
@@ -255,6 +327,67 @@ class SatelliteParams(Params):
     t: str = Field(default="", max_length=256)
     s: str = Field(default="", max_length=64)
     os: str = Field(default="linux", max_length=16)
+
+
+@router.verb("get_satellite_releases", auth=USER)
+async def get_satellite_releases(call: Call, p: Params) -> dict[str, Any]:
+    """Releases an agent upgrade may name. Sundial satellites ship inside the conductor's package,
+    so there is no release feed to list: ``latest``, or ``airgap`` when agent packages come from
+    an air-gap bucket (``satellite.bucket``)."""
+    config = call.services.config
+    if config.get("airgap.enabled") and config.get("satellite.bucket"):
+        return {"code": 0, "releases": ["airgap"]}
+    return {"code": 0, "releases": ["latest"]}
+
+
+class UpgradeParams(Params):
+    release: str = Field(max_length=64, pattern=r"^[\w\-.]+$")
+    stagger: int = Field(ge=0, le=86400)
+    targets: Any = None
+
+
+@router.verb("admin_upgrade_workers", UpgradeParams, auth=ADMIN, params_first=True)
+async def admin_upgrade_workers(call: Call, p: UpgradeParams) -> dict[str, Any]:
+    """Send ``upgrade`` to the online servers among ``targets`` (server and group ids), ``stagger``
+    seconds apart, as the internal job "Worker server upgrade"; ``release`` is kept as
+    ``satellite.version``."""
+    if not isinstance(p.targets, list) or not p.targets:
+        raise ApiError("admin", "No targets selected for upgrade.")
+    services = call.services
+    if services.internal_jobs.running("maint"):
+        raise ApiError("admin", "Cannot start upgrade while a maintenance job is running.")
+    service = fleet(call)
+    ids = _upgrade_targets(service, [t for t in p.targets if isinstance(t, str)])
+    if not ids:
+        raise ApiError("admin", "No active servers matched your target selection.")
+    if services.config.get("satellite.version") != p.release:
+        services.config.set_overrides({"satellite.version": p.release})
+    handle = services.internal_jobs.start("Worker server upgrade", "maint", call.user.actor)
+
+    async def work(job: InternalJobHandle) -> None:
+        sent = 0
+        for n, server_id in enumerate(ids):
+            if n and p.stagger:
+                await asyncio.sleep(p.stagger)
+            sent += service.send(server_id, "upgrade", {})
+            job.progress((n + 1) / len(ids))
+        await job.finish(description=f"upgrade sent to {sent} of {len(ids)} servers",
+                         counts={"servers": sent, "skipped": len(ids) - sent})
+
+    services.internal_jobs.run_in_background(handle, work)
+    return {"code": 0}
+
+
+def _upgrade_targets(service: FleetService, targets: list[str]) -> list[str]:
+    """Online server ids named directly or through one of their groups, first mention first."""
+    online = service.online_servers()
+    ids: list[str] = []
+    for target in targets:
+        if target in service.online:
+            ids.append(target)
+        else:
+            ids.extend(s["id"] for s in online if target in (s.get("groups") or []))
+    return list(dict.fromkeys(ids))
 
 
 def _denied() -> ApiError:

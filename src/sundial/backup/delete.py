@@ -81,6 +81,27 @@ class DataDeleter:
         jobs_registry.run_in_background(handle, lambda h: self.run(h, items))
         return handle.id
 
+    def start_search_delete(self, index: str, query: str) -> str:
+        """`bulk_search_delete`: one index's matching records, without pausing the scheduler.
+        An unknown index or a query that does not compile is refused before anything starts."""
+        source = _TABLES.get(index)
+        if source is None:
+            raise DeleteRefused(f"Unknown index: {index}")
+        try:
+            compile_query(query, source[1])
+        except QueryError as exc:
+            raise DeleteRefused(str(exc)) from None
+        jobs_registry = self.services.internal_jobs
+        handle = jobs_registry.start(f"Custom bulk deletion ({index})", MAINT, self.username)
+
+        async def work(job: InternalJobHandle) -> None:
+            await self._index(index, query)
+            await job.finish(description=self.report.summary(), details=self.report.markdown(),
+                             counts={"deleted": dict(self.report.counts)})
+
+        jobs_registry.run_in_background(handle, work)
+        return handle.id
+
     async def run(self, handle: InternalJobHandle, items: list[dict[str, Any]]) -> None:
         await self._pause_scheduler()
         for number, item in enumerate(items, start=1):
