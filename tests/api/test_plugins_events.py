@@ -53,7 +53,7 @@ def test_event_validation_refuses_bad_records(admin: Api):
     cases = [
         ({**SHELL, "plugin": "nope"}, "Plugin not found: nope"),
         ({**SHELL, "category": "nope"}, "Category not found: nope"),
-        ({**SHELL, "targets": []}, "Missing parameter: targets"),
+        ({**SHELL, "targets": []}, "Event has no targets specified."),
         ({**SHELL, "algo": "sideways"}, "Unknown algorithm: sideways"),
         ({**SHELL, "tags": ["nope"]}, "Unknown tag: nope"),
         ({**SHELL, "limits": [{"type": "time", "enabled": True}]}, "Malformed limit"),
@@ -97,7 +97,7 @@ def test_run_event_refusals(admin: Api, uid):
                                                                 "description": "Event not found: no_such_event"}
     admin.ok("create_event", {"id": uid, "title": "E", **SHELL, "triggers": []})
     data = admin.call("run_event", {"id": uid})
-    assert data == {"code": "event", "description": "Event does not allow manual job runs"}
+    assert data == {"code": "event", "description": f"Event does not allow manual job runs: {uid}"}
     admin.ok("update_event", {"id": uid, "enabled": False, "triggers": SHELL["triggers"]})
     assert admin.call("run_event", {"id": uid})["code"] == "event"
     admin.ok("delete_event", {"id": uid})

@@ -18,11 +18,13 @@ from starlette.responses import Response
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
 from sundial.api.events import check_access
+from sundial.api.jobparams import job_params
 from sundial.api.jobtools import purge_job
 from sundial.api.params import CsvList, Flag, ObjectId, Params, StrList
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
 from sundial.api.uploads import store_uploads
-from sundial.jobs.build import LaunchError, log_token
+from sundial.jobs.build import LaunchError, log_token, meta_line
+from sundial.jobs.launch import allows_manual_runs
 from sundial.storage.schema import jobs as jobs_table
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 
@@ -73,10 +75,6 @@ class SearchJobsParams(Params):
     select: CsvList | None = None
 
 
-def _launch_error(exc: LaunchError) -> ApiError:
-    return ApiError(exc.code, exc.description)
-
-
 def _job_visible(call: Call, job: dict[str, Any]) -> bool:
     user = call.user
     return user.can_category(job.get("category")) and (job.get("type") == "workflow"
@@ -94,7 +92,14 @@ async def run_event(call: Call, p: RunParams) -> dict[str, Any]:
     if event is None:
         raise ApiError("event", f"Event not found: {key}")
     check_access(call, event)
+    if not p.test and not allows_manual_runs(event):
+        raise ApiError("event", f"Event does not allow manual job runs: {key}")
+    if not p.test and not event.get("enabled"):
+        raise ApiError("event", f"Event is disabled: {key}")
     overrides = {k: v for k, v in p.fields_set().items() if k not in ("id", "title")}
+    if event.get("type") != "workflow":
+        plugin = services.lists["plugins"].get(str(event.get("plugin") or ""))
+        overrides["params"] = job_params(dict(p.params or {}), event, plugin, force_locked=not call.user.is_admin)
     if call.files:  # multipart: posted files join the job's input files
         owner = call.user.username or call.user.actor
         files = await store_uploads(call, f"files/{owner}", {"username": owner})
@@ -113,7 +118,7 @@ async def run_event(call: Call, p: RunParams) -> dict[str, Any]:
             username=principal.username if principal.kind == "user" else "",
             api_key=principal.actor if principal.kind == "api_key" else "")
     except LaunchError as exc:
-        raise _launch_error(exc) from None
+        raise ApiError("event", f"Failed to launch job: {exc.description}") from None
     if call.path_rest.rstrip("/").endswith("wait"):
         record = await services.jobs.wait(job["id"], MAX_WAIT_SECONDS)
         return {"code": 0, "job": record or services.jobs.get_active(job["id"])}
@@ -191,7 +196,7 @@ async def resume_job(call: Call, p: ResumeParams) -> dict[str, Any]:
     if not _job_visible(call, job):
         raise ApiError("access", "You do not have the required account privileges to access this job.")
     if not job.get("suspended"):
-        raise ApiError("job", f"Job is not suspended: {p.id}")
+        raise ApiError("job", f"Job is not currently suspended: {p.id}")
     if p.redirect and not isinstance(job.get("workflow"), dict):
         raise ApiError("api", f"Job is not part of a workflow, so it cannot be redirected: {p.id}")
     params = dict(p.params or {})
@@ -218,7 +223,7 @@ async def delete_job(call: Call, p: JobIdParams) -> dict[str, Any]:
     """Delete a finished job: its record, its log and its output files."""
     services = call.services
     if p.id in services.jobs.active:
-        raise ApiError("job", f"Cannot delete an active job: {p.id}")
+        raise ApiError("job", f"Cannot delete a job that is still active: {p.id}")
     record = await services.jobs.store.get(p.id)
     if record is None:
         raise ApiError("job", f"Failed to locate job: {p.id}")
@@ -276,8 +281,8 @@ async def _log_response(call: Call, job_id: str, attachment: bool) -> Response:
     live = jobs.active.get(job_id)
     headers: dict[str, str] = {}
     if attachment:
-        prefix = "Sundial-Partial-Job-Log" if live else "Sundial-Job-Log"
-        headers["Content-Disposition"] = f'attachment; filename="{prefix}-{job_id}.txt"'
+        prefix = "xyOps-Partial-Job-Log" if live else "xyOps-Job-Log"  # the names xyOps clients expect
+        headers["Content-Disposition"] = f"attachment; filename={prefix}-{job_id}.txt"
     if live is not None:
         return Response(jobs.logs.tail(job_id, 1 << 30), media_type="text/plain", headers=headers)
     record = await jobs.store.get(job_id)
@@ -398,15 +403,39 @@ class TagsParams(JobIdParams):
 
 @router.verb("manage_job_tags", TagsParams, privilege="tag_jobs")
 async def manage_job_tags(call: Call, p: TagsParams) -> dict[str, Any]:
-    """Replace the tags of a finished job."""
-    store = call.services.jobs.store
-    record = await store.get(p.id)
-    if record is None or not record.get("final"):
-        raise ApiError("job", f"Job not found or not completed: {p.id}")
-    system = [t for t in record.get("tags") or [] if t.startswith("_")]
-    record["tags"] = list(dict.fromkeys([*p.tags, *system]))
-    await store.save(record)
+    """Replace the tags of a finished job with the full list given (system tags included)."""
+    record = await _finished_job(call, p.id, "tags")
+    record["tags"] = list(p.tags)
+    shown = ", ".join(t for t in p.tags if not t.startswith("_")) or "(None)"
+    meta_line(record, f"Updated job tags: {shown}")
+    await call.services.jobs.store.save(record)
     return {"code": 0}
+
+
+class TicketsParams(JobIdParams):
+    tickets: StrList
+
+
+@router.verb("manage_job_tickets", TicketsParams, privilege="edit_tickets")
+async def manage_job_tickets(call: Call, p: TicketsParams) -> dict[str, Any]:
+    """Replace the ticket ids linked to a finished job."""
+    record = await _finished_job(call, p.id, "tickets")
+    record["tickets"] = list(p.tickets)
+    meta_line(record, f"Updated job tickets: {', '.join(p.tickets) or '(None)'}")
+    await call.services.jobs.store.save(record)
+    return {"code": 0}
+
+
+async def _finished_job(call: Call, job_id: str, what: str) -> dict[str, Any]:
+    """The stored record of a completed job the caller may edit (running jobs are refused)."""
+    if job_id in call.services.jobs.active:
+        raise ApiError("job", f"Cannot update {what} of running job.")
+    record = await call.services.jobs.store.get(job_id)
+    if record is None or not record.get("final"):
+        raise ApiError("job", f"Failed to update job: {job_id}: Job not found")
+    if not _job_visible(call, record):
+        raise ApiError("access", "You do not have the required account privileges to access this job.")
+    return record
 
 
 @router.verb("update_job", JobIdParams, auth=ADMIN)

@@ -66,6 +66,26 @@ async def get_active_job_summary(call: Call, p: Params) -> dict[str, Any]:
     return {"code": 0, "events": events}
 
 
+@router.verb("get_workflow_job_summary", Params, auth=USER)
+async def get_workflow_job_summary(call: Call, p: Params) -> dict[str, Any]:
+    """Active workflow sub-jobs counted per node; filters may use dot paths (`workflow.job`)."""
+    filters = p.fields_set()
+    nodes: dict[str, int] = {}
+    for job in call.services.jobs.active_jobs():
+        workflow = job.get("workflow")
+        if not isinstance(workflow, dict) or not workflow.get("node"):
+            continue
+        if all(str(_dot(job, k)) == str(v) for k, v in filters.items()):
+            _bump(nodes, workflow["node"])
+    return {"code": 0, "nodes": nodes}
+
+
+def _dot(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
 def _bump(counts: dict[str, int], key: Any) -> None:
     if isinstance(key, str) and key:
         counts[key] = counts.get(key, 0) + 1

@@ -22,12 +22,12 @@ from starlette.responses import HTMLResponse, Response
 from sundial import __version__
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
+from sundial.api.jobparams import job_params
 from sundial.api.jobs import MAX_WAIT_SECONDS
 from sundial.api.params import Params
 from sundial.api.registry import TOKEN, VerbRouter
 from sundial.api.uploads import check_file_limit, store_uploads
 from sundial.jobs.build import LaunchError
-from sundial.plugins.params import ParamError, reserved_override, validate_values
 from sundial.scheduler.triggers import js_truthy
 
 router = VerbRouter()
@@ -78,38 +78,6 @@ def _raw_params(call: Call) -> tuple[dict[str, Any], Any]:
     if data is not None and not isinstance(data, dict):
         raise ApiError("api", "Malformed event parameter: input (must be object)")
     return params, data
-
-
-def job_params(params: dict[str, Any], event: dict[str, Any], plugin: dict[str, Any] | None) -> dict[str, Any]:
-    """The job's params: the request's, then the event's saved ones, then field defaults; locked
-    plugin params and locked fields forced to their stored values; required ones present;
-    every plugin and field rule passed."""
-    for key in params:
-        if reserved_override(key):
-            raise ApiError("api", f"Reserved parameter name: {key}")
-    stored = event.get("params")
-    saved: dict[str, Any] = stored if isinstance(stored, dict) else {}
-    fields = [f for f in event.get("fields") or [] if isinstance(f, dict) and "id" in f]
-    out = {**saved, **params}
-    for item in fields:
-        out.setdefault(item["id"], item.get("value"))
-    defs = [d for d in (plugin or {}).get("params") or [] if isinstance(d, dict) and "id" in d]
-    _force_locked(out, defs, lambda d: saved.get(d["id"], d.get("value")), "Missing required Plugin parameters.")
-    _force_locked(out, fields, lambda f: f.get("value"), "Missing required event parameters.")
-    try:
-        validate_values(defs, out)
-        validate_values(fields, out)
-    except ParamError as exc:
-        raise ApiError("api", str(exc)) from None
-    return out
-
-
-def _force_locked(params: dict[str, Any], defs: list[dict[str, Any]], stored: Any, missing: str) -> None:
-    for item in defs:
-        if item.get("locked"):
-            params[item["id"]] = stored(item)
-    if any(item.get("required") and not js_truthy(params.get(item["id"])) for item in defs):
-        raise ApiError("api", missing)
 
 
 @router.verb("magic", Params, auth=TOKEN)

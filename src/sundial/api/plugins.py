@@ -16,7 +16,7 @@ from sundial.plugins.params import ParamError, validate_definitions
 from sundial.plugins.stock import PLUGIN
 
 router = VerbRouter()
-PluginType = Literal["event", "monitor", "action", "scheduler"]
+PLUGIN_TYPES = ("event", "monitor", "action", "scheduler")
 
 
 class PluginFields(Params):
@@ -37,18 +37,20 @@ class PluginFields(Params):
 class CreatePluginParams(PluginFields):
     id: ObjectId | None = None
     title: Title
-    type: PluginType
+    type: str = Field(min_length=1, max_length=32)  # a wrong value is "Malformed parameter: type"
     command: str = Field(min_length=1, max_length=4096)
 
 
 class UpdatePluginParams(PluginFields):
     id: ObjectId
     title: Title | None = None
-    type: PluginType | None = None
+    type: str | None = Field(default=None, min_length=1, max_length=32)
     command: str | None = Field(default=None, min_length=1, max_length=4096)
 
 
 def _check_params(fields: dict[str, Any]) -> None:
+    if "type" in fields and fields["type"] not in PLUGIN_TYPES:
+        raise ApiError("api", "Malformed parameter: type")
     if "params" in fields:
         try:
             validate_definitions(fields["params"])

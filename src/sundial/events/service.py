@@ -58,7 +58,8 @@ class EventService:
         plugins = self.lists["plugins"]
         validate_event(event, categories=self.lists["categories"].get, plugins=plugins.get,
                        tags=self.lists["tags"].get,
-                       scheduler_plugins=[p["id"] for p in plugins.all() if p.get("type") == "scheduler"])
+                       scheduler_plugins=[p["id"] for p in plugins.all() if p.get("type") == "scheduler"],
+                       events=self.events.get)
 
     async def create(self, fields: dict[str, Any], *, is_admin: bool, username: str, actor: str,
                      client: ClientInfo) -> dict[str, Any]:

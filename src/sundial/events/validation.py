@@ -10,7 +10,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sundial.plugins.params import ParamError, reserved_override, validate_definitions, validate_values
+from sundial.plugins.params import (
+    ParamError,
+    default_values,
+    reserved_override,
+    validate_definitions,
+    validate_values,
+)
 from sundial.scheduler.triggers import TriggerError, ValidationContext, normalise_triggers, validate_triggers
 
 LAUNCH_CONTEXT_KEYS = ("command", "script", "uid", "gid", "cwd", "env", "kill", "runner")
@@ -46,7 +52,7 @@ def is_workflow(event: dict[str, Any]) -> bool:
 
 
 def validate_event(event: dict[str, Any], *, categories: Lookup, plugins: Lookup, tags: Lookup,
-                   scheduler_plugins: list[str]) -> None:
+                   scheduler_plugins: list[str], events: Lookup | None = None) -> None:
     """Raise EventError for the first problem of a complete (merged) event record."""
     _check_basics(event)
     if not categories(str(event.get("category"))):
@@ -59,9 +65,11 @@ def validate_event(event: dict[str, Any], *, categories: Lookup, plugins: Lookup
     for tag in event.get("tags") or []:
         if not isinstance(tag, str) or not re.fullmatch(r"\w+", tag) or not tags(tag):
             raise EventError(f"Unknown tag: {tag}")
-    _check_fields(event)
+    _check_fields(event, plugins)
     validate_limits(event.get("limits") or [])
-    validate_actions(event.get("actions") or [], plugins)
+    own = event.get("id")
+    validate_actions(event.get("actions") or [], plugins,
+                     None if events is None else (lambda i: event if i == own else events(i)))
     try:
         validate_triggers(event.get("triggers") or [], ValidationContext(
             scheduler_plugins=scheduler_plugins, check_plugin_params=_scheduler_params_check(plugins)))
@@ -94,8 +102,11 @@ def _check_basics(event: dict[str, Any]) -> None:
 
 def _check_target_fields(event: dict[str, Any]) -> None:
     targets = event.get("targets")
-    if not targets or not all(isinstance(t, str) and t for t in targets):
-        raise EventError("Missing parameter: targets")
+    if not targets:
+        raise EventError("Event has no targets specified.")
+    bad = next((t for t in targets if not isinstance(t, str) or not t), None)
+    if bad is not None:
+        raise EventError(f"Malformed target: {bad}")
     algo = event.get("algo")
     if not isinstance(algo, str) or not re.fullmatch(r"[\w:]+", algo):
         raise EventError("Missing parameter: algo" if not algo else "Malformed parameter: algo")
@@ -106,7 +117,7 @@ def _check_target_fields(event: dict[str, Any]) -> None:
 def _check_plugin(event: dict[str, Any], plugins: Lookup) -> None:
     plugin_id = event.get("plugin")
     if not isinstance(plugin_id, str) or not plugin_id:
-        raise EventError("Missing parameter: plugin")
+        raise EventError("Event has no plugin specified.")
     if plugin_id.startswith("_"):
         return
     plugin = plugins(plugin_id)
@@ -120,29 +131,42 @@ def _check_plugin(event: dict[str, Any], plugins: Lookup) -> None:
         raise EventError(str(exc)) from None
 
 
-def _check_fields(event: dict[str, Any]) -> None:
+def _check_fields(event: dict[str, Any], plugins: Lookup) -> None:
+    """Field definitions must be sound, and a field may not shadow a locked plugin param (its
+    value would let a non-admin change what the administrator locked)."""
     try:
         validate_definitions(event.get("fields") or [], "event field")
     except ParamError as exc:
         raise EventError(str(exc)) from None
+    plugin = plugins(str(event.get("plugin"))) if not is_workflow(event) else None
+    locked = {d.get("id") for d in (plugin or {}).get("params") or [] if isinstance(d, dict) and d.get("locked")}
+    for field in event.get("fields") or []:
+        if isinstance(field, dict) and field.get("id") in locked:
+            raise EventError(f"Malformed user field '{field['id']}': ID is already in use (as plugin parameter).")
 
 
 def validate_limits(limits: list[Any]) -> None:
+    """Each limit, as xyOps words it: "Malformed limit entry #N: <problem>"."""
     has_job = False
     queue_on = False
-    for item in limits:
-        if not isinstance(item, dict) or "enabled" not in item:
-            raise EventError("Malformed limit: every limit needs an enabled flag")
+    for index, item in enumerate(limits):
+        prefix = f"Malformed limit entry #{index + 1}"
+        if not isinstance(item, dict):
+            raise EventError(f"{prefix} (not an object)")
+        if "enabled" not in item:
+            raise EventError(f"{prefix}: Missing enabled flag")
         kind = item.get("type")
         if kind not in LIMIT_TYPES:
-            raise EventError(f"Malformed limit: Unknown type: {kind}")
-        _check_limit_numbers(item, kind)
+            raise EventError(f"{prefix}: Unknown type")
+        problem = _limit_problem(item, str(kind))
+        if problem:
+            raise EventError(f"{prefix}: {problem}")
         if item.get("enabled") and kind == "job":
             has_job = True
         if item.get("enabled") and kind == "queue" and _num(item.get("amount")) > 0:
             queue_on = True
     if queue_on and not has_job:
-        raise EventError("Malformed limit: a queue limit needs an enabled job limit")
+        raise EventError("Malformed limit list: a queue limit needs an enabled job limit")
 
 
 def _num(value: Any) -> float:
@@ -153,27 +177,44 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_limit_numbers(item: dict[str, Any], kind: str) -> None:
-    amount, duration = item.get("amount"), item.get("duration")
-    if kind in ("mem", "cpu") and (not _is_num(amount) or amount == 0):
-        raise EventError(f"Malformed limit: {kind} needs a numeric non-zero amount")
-    if kind in ("mem", "cpu", "retry") and duration is not None and not _is_num(duration):
-        raise EventError(f"Malformed limit: {kind} duration must be a number")
-    if kind == "log" and not _is_num(amount):
-        raise EventError("Malformed limit: log needs a numeric amount")
-    if kind == "time" and _num(duration) <= 0:
-        raise EventError("Malformed limit: time needs a positive duration")
-    if kind == "job" and _num(amount) <= 0:
-        raise EventError("Malformed limit: job needs a positive amount")
-    if kind in ("retry", "queue", "tag", "file") and amount is not None and not _is_num(amount):
-        raise EventError(f"Malformed limit: {kind} amount must be a number")
-    if kind == "file" and item.get("accept") is not None and not re.fullmatch(r"[\w\s\-.,]*", str(item["accept"])):
-        raise EventError("Malformed limit: file accept list")
+_LIMIT_RULES: dict[str, tuple[tuple[str, bool, str], ...]] = {
+    # type: (field, required (truthy number) or optional (number when set), problem text)
+    "mem": (("amount", True, "Invalid memory amount (not a number)"),
+            ("duration", False, "Invalid memory duration (not a number)")),
+    "cpu": (("amount", True, "Invalid CPU amount (not a number)"),
+            ("duration", False, "Invalid CPU duration (not a number)")),
+    "log": (("amount", True, "Invalid max log size (not a number)"),),
+    "time": (("duration", True, "Invalid time limit (not a number)"),),
+    "job": (("amount", True, "Invalid max jobs (must be a positive number)"),),
+    "retry": (("amount", False, "Invalid max retries (not a number)"),
+              ("duration", False, "Invalid retry delay (not a number)")),
+    "queue": (("amount", False, "Invalid max queue (not a number)"),),
+    "tag": (("amount", False, "Invalid max tags (not a number)"),),
+    "file": (("amount", False, "Invalid max files (not a number)"),
+             ("size", False, "Invalid max file size (not a number)")),
+    "day": (("amount", False, "Invalid max condition count (not a number)"),),
+}
+
+
+def _limit_problem(item: dict[str, Any], kind: str) -> str | None:
+    """The first thing wrong with one limit (events spec §8.3), or None."""
     if kind == "day" and item.get("condition") not in DAY_CONDITIONS:
-        raise EventError("Malformed limit: day needs a known condition")
+        return "Invalid condition (unknown)"
+    for field, required, problem in _LIMIT_RULES.get(kind, ()):
+        value = item.get(field)
+        if (required and (not _is_num(value) or not value)) or (value and not _is_num(value)):
+            return problem
+    if kind == "job" and _num(item.get("amount")) <= 0:
+        return "Invalid max jobs (must be a positive number)"
+    accept = item.get("accept")
+    if kind == "file" and accept and not isinstance(accept, str):
+        return "Invalid file type list (not a string)"
+    if kind == "file" and accept and re.search(r"[^\w\s\-.,]", accept):
+        return "Invalid file type list (contains illegal characters)"
+    return None
 
 
-def validate_actions(actions: list[Any], plugins: Lookup | None = None) -> None:
+def validate_actions(actions: list[Any], plugins: Lookup | None = None, events: Lookup | None = None) -> None:
     for item in actions:
         if not isinstance(item, dict):
             raise EventError("Malformed action: must be an object")
@@ -184,6 +225,8 @@ def validate_actions(actions: list[Any], plugins: Lookup | None = None) -> None:
         _check_action_fields(item)
         if item["type"] == "plugin" and plugins is not None:
             _check_action_plugin(item, plugins)
+        if item["type"] == "run_event" and events is not None:
+            _check_action_event(item, events)
 
 
 def _check_action_plugin(item: dict[str, Any], plugins: Lookup) -> None:
@@ -197,6 +240,23 @@ def _check_action_plugin(item: dict[str, Any], plugins: Lookup) -> None:
         raise EventError("Malformed action: plugin params must be an object")
     try:
         validate_values(plugin.get("params") or [], dict(params or {}))
+    except ParamError as exc:
+        raise EventError(f"Malformed action: {exc}") from None
+
+
+def _check_action_event(item: dict[str, Any], events: Lookup) -> None:
+    """A run_event action names an existing event, and its params pass that event's field rules."""
+    event_id = str(item.get("event_id"))
+    target = events(event_id)
+    if target is None:
+        raise EventError(f"Malformed action: Event not found: {event_id}")
+    params = item.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise EventError("Malformed action: run_event params must be an object")
+    fields = [f for f in target.get("fields") or [] if isinstance(f, dict)]
+    values = {**default_values(fields), **(target.get("params") or {}), **(params or {})}
+    try:
+        validate_values(fields, values)
     except ParamError as exc:
         raise EventError(f"Malformed action: {exc}") from None
 

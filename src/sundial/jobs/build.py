@@ -176,6 +176,15 @@ def final_tags(job: dict[str, Any], known: set[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def chain_tags(tags: list[str], retried: bool) -> list[str]:
+    """`_retried` on an attempt that was retried, else `_last` (the chain's final answer, so a
+    search for `tags:_last` counts each run once), placed right after `_success`/`_error`."""
+    tag = "_retried" if retried else "_last"
+    out = [t for t in tags if t not in ("_retried", "_last")]
+    at = next((i + 1 for i, t in enumerate(out) if t in ("_success", "_error")), len(out))
+    return [*out[:at], tag, *out[at:]]
+
+
 def completion_conditions(job: dict[str, Any]) -> list[str]:
     """Which action conditions fire at the end (none when the job was retried)."""
     if job.get("retried"):

@@ -49,10 +49,10 @@ class Launcher:
         """The checked job for an event, not yet stored (the scheduler stores batches itself)."""
         test = bool(overrides.get("test"))
         if manual and not test and not allows_manual_runs(event):
-            raise LaunchError("Event does not allow manual job runs", "event")
+            raise LaunchError(f"Event does not allow manual job runs: {event.get('id')}", "event")
         category = self.lists["categories"].get(str(event.get("category")))
         if category is None:
-            raise LaunchError("Category not found", "event")
+            raise LaunchError(f"Category not found: {event.get('category')}", "event")
         plugin = self._plugin(event)
         if not test:
             self._check_enabled(event, category, plugin)
@@ -76,7 +76,7 @@ class Launcher:
             return None
         plugin = self.lists["plugins"].get(plugin_id)
         if plugin is None:
-            raise LaunchError("Plugin not found", "event")
+            raise LaunchError(f"Plugin not found: {plugin_id}", "event")
         return plugin
 
     @staticmethod

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sundial.jobs.build import (
     LaunchError,
+    chain_tags,
     completion_conditions,
     final_tags,
     first_enabled,
@@ -28,6 +29,7 @@ from sundial.jobs.logs import JobLogs
 from sundial.jobs.queues import JobIndex, job_weight
 from sundial.jobs.select import candidates, pick, server_cap, with_room
 from sundial.jobs.store import JobStore
+from sundial.jobs.wording import bytes_text, seconds_text
 from sundial.live.bus import LiveBus
 from sundial.live.feeds import JobFeed
 from sundial.logs import Logger
@@ -442,7 +444,7 @@ class JobManager:
         job = self.active.get(job_id)
         if job is None or job.get("state") != "active":
             return
-        message = f"Job elapsed time has exceeded maximum limit of {limit['duration']} seconds."
+        message = f"Job elapsed time has exceeded maximum limit of {seconds_text(limit['duration'])}."
         await self._limit_fired(job, limit, message)
 
     async def _limit_fired(self, job: dict[str, Any], limit: dict[str, Any], message: str) -> None:
@@ -461,7 +463,7 @@ class JobManager:
             if kind == "log" and isinstance(limit.get("amount"), int | float) and \
                     job.get("log_file_size", 0) > limit["amount"]:
                 self._spawn(self._limit_fired(job, limit, f"Job output size has exceeded maximum limit of "
-                                                          f"{limit['amount']} bytes."))
+                                                          f"{bytes_text(limit['amount'])}."))
             elif kind in ("cpu", "mem"):
                 current = (job.get(kind) or {}).get("current")
                 if not isinstance(current, int | float) or current <= float(limit.get("amount") or 0):
@@ -469,9 +471,7 @@ class JobManager:
                     continue
                 limit.setdefault("when", now)
                 if now - limit["when"] >= float(limit.get("duration") or 0):
-                    what = "CPU usage" if kind == "cpu" else "memory usage"
-                    self._spawn(self._limit_fired(job, limit, f"Job {what} has exceeded maximum limit of "
-                                                              f"{limit['amount']}."))
+                    self._spawn(self._limit_fired(job, limit, _resource_message(kind, limit)))
 
     async def _sweep_forever(self) -> None:
         """Off the hot path: jobs whose satellite went silent are declared dead, and a queue pass
@@ -483,8 +483,8 @@ class JobManager:
             for job in list(self.active.values()):
                 if job.get("state") in ("active", "starting", "finishing") and \
                         now - float(job.get("updated") or job.get("started") or now) >= self.dead_job_timeout:
-                    await self.abort(job["id"], f"No updates received in last {int(self.dead_job_timeout)} "
-                                                "seconds, assuming job is dead.", retry_ok=True)
+                    await self.abort(job["id"], f"No updates received in last {seconds_text(self.dead_job_timeout)}"
+                                                ", assuming job is dead.", retry_ok=True)
             self._drain_queue()
 
     # -- messages from satellites ----------------------------------------------------------
@@ -649,10 +649,10 @@ class JobManager:
                 return
             record = self._final_record(job)
             retry = self._next_attempt(job, record)
+            record["tags"] = chain_tags(record.get("tags") or [], retried=retry is not None)
             if retry is not None:
                 record["retried"] = True
                 record.setdefault("jobs", []).append({"id": retry["id"], "reason": "retry"})
-                record["tags"] = list(dict.fromkeys([*record.get("tags", []), "_retried"]))
             await self._store_final(record, retry)
             self.live.job_final(record)
             self._log_timing(job_id)
@@ -812,6 +812,16 @@ class JobManager:
             return
         for hook in self.condition_hooks:
             self._spawn(hook(copy.deepcopy(job), conditions))
+
+
+def _resource_message(kind: str, limit: dict[str, Any]) -> str:
+    """The words of a fired `mem`/`cpu` limit (events spec §8.2)."""
+    sustain = seconds_text(float(limit.get("duration") or 0), secondary=False)
+    if kind == "mem":
+        return f"Job memory usage has exceeded maximum limit of {bytes_text(limit['amount'])} for {sustain}."
+    amount = float(limit["amount"])
+    percent = int(amount) if amount.is_integer() else amount
+    return f"Job CPU usage has exceeded maximum limit of {percent}% for {sustain}."
 
 
 async def _no_secrets(job: dict[str, Any]) -> dict[str, str]:
