@@ -144,3 +144,33 @@ def test_category_limits_and_actions_are_checked_when_saved(admin: Api, uid):
     assert bad_limit["code"] == "api" and bad_action["code"] == "api"
     assert admin.call("get_category", {"id": uid})["code"] == "notfound"
     assert admin.call("update_category", {"id": "general", "limits": ["x"]})["code"] == "api"
+
+
+def test_config_bootstraps_the_ui_without_credentials(conductor):
+    # core-api.md §8.1: `app.receiveConfig({...})`, or JSON with format=json; never a secret
+    script = httpx.get(conductor.url + "/api/app/config")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert script.text.startswith("app.receiveConfig({") and script.text.endswith(");")
+    data = httpx.get(conductor.url + "/api/app/config", params={"format": "json"}).json()
+    assert data["code"] == 0 and data["version"] and isinstance(data["epoch"], float | int)
+    assert data["config"]["base_app_url"] and "default_user_prefs" in data["config"]
+    assert isinstance(data["masters"], dict)
+    assert "secret_key" not in script.text and "UNIT_TEST" not in script.text
+
+
+def test_logout_all_by_request_is_a_notice(admin: Api, uid):
+    user = make_user(admin, "u" + uid)
+    other = login(str(admin.http.base_url).rstrip("/"), "u" + uid, "pw-u" + uid)
+    try:
+        assert user.call("logout_all", {"password": "pw-u" + uid}) == {"code": 0}
+        assert other.call("get_tags")["code"] == "session"
+        assert user.ok("get_tags")["code"] == 0
+        rows = admin.ok("search_activity", {"query": f"action:notice keywords:u{uid}", "limit": 5})["rows"]
+        assert [row["description"] for row in rows] == ["Logged out all user sessions by request"]
+        security = user.ok("get_user_activity")["rows"]
+        assert security[0]["action"] == "warning"
+        assert security[0]["description"] == "Logged out all user sessions by request"
+    finally:
+        admin.call("admin_delete", {"username": "u" + uid}, ns="user")
+        user.close()
+        other.close()

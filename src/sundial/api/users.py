@@ -334,11 +334,14 @@ async def logout_all(call: Call, p: PasswordParams) -> dict[str, Any]:
     me = principal.record
     if not await passwords.verify_password_async(p.password, me.get("salt", ""), me.get("password", "")):
         raise ApiError("login", "Your password is incorrect.")  # `login`, unlike /api/user/update
+    description = "Logged out all user sessions by request"
     async with call.services.storage.transaction() as tx:
-        count = await call.services.users.delete_user_sessions(tx, me["username"],
-                                                               keep=principal.session["id"])
+        await call.services.users.delete_user_sessions(tx, me["username"], keep=principal.session["id"])
         await call.services.users.add_security_event(tx, me["username"], "warning", call.client,
-                                                     description=f"Logged out {count} other sessions")
+                                                     description=description)
+        # the system log gets a `notice` (admin-and-data.md §5.2: logout by request)
+        await call.services.activity.record(tx, "notice", description, client=call.client,
+                                            username=me["username"], user=sanitized(me))
     return {"code": 0}
 
 
