@@ -163,3 +163,17 @@ def test_bulk_search_delete(admin: Api, uid: str) -> None:
     got = admin.ok("bulk_search_delete", {"index": "activity", "query": uid})
     assert got["id"].startswith("i")
     wait_for(lambda: not admin.ok("search_activity", {"query": uid, "limit": 50})["rows"], 30, "the records to go")
+
+
+async def test_servers_and_sockets_in_the_listing_shapes(conductor: ConductorProcess, admin: Api, uid: str) -> None:
+    async with agent(conductor, uid):
+        data = admin.ok("get_servers")
+        assert uid in data["servers"]
+        for row in data["masters"].values():
+            assert {"id", "online", "master", "date", "version", "ping", "stats"} <= set(row)
+        assert any(row["master"] for row in data["masters"].values())
+        sockets = admin.ok("admin_stats")["stats"]["sockets"]
+        mine = [s for s in sockets if s["server"] == uid]
+        assert len(mine) == 1 and mine[0]["id"] == data["servers"][uid]["socket_id"]
+        assert {"id", "ip", "type", "auth", "username", "loc", "server", "timeStart", "ping"} <= set(mine[0])
+        assert mine[0]["type"] == "server" and mine[0]["auth"] is True and mine[0]["timeStart"] > 0

@@ -210,14 +210,23 @@ async def admin_stats(call: Call, p: Params) -> dict[str, Any]:
     services = call.services
     db = await database_stats(services.storage)
     fleet = services.fleet
-    sockets = [{"id": sid, "ip": rec.get("ip", ""), "type": "server", "auth": True, "server": sid,
-                "hostname": rec.get("hostname", "")} for sid, rec in (fleet.online.items() if fleet else [])]
+    sockets = [_socket_row(fleet, sid, rec) for sid, rec in (fleet.online.items() if fleet else [])]
     python = platform.python_version()
     return {"code": 0, "stats": {
         "version": __version__, "node": {"version": python}, "python": {"version": python},
         "db": db, "unbase": {}, "cache": {}, "sockets": sockets,
         "storage_engine": "SQLite" if services.storage.is_sqlite else "PostgreSQL", "hybrid_config": {},
         "internal_jobs": len(services.internal_jobs.rows()), "uptime": round(time.time() - services.started, 3)}}
+
+
+def _socket_row(fleet: Any, server_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A satellite socket as `admin_stats` lists it (`{id, ip, type, auth, username, loc, server,
+    timeStart, ping}`); `id` is the socket id, as in xyOps."""
+    sock = fleet.hub.by_server.get(server_id)
+    opened = time.time() - (time.monotonic() - sock.opened) if sock else 0.0
+    return {"id": record.get("socket_id") or server_id, "ip": record.get("ip", ""), "type": "server", "auth": True,
+            "username": "", "loc": "", "server": server_id, "hostname": record.get("hostname", ""),
+            "timeStart": round(opened, 3), "ping": round(sock.rtt_ms, 3) if sock else 0}
 
 
 @router.verb("dash_stats", auth=USER)

@@ -19,6 +19,7 @@ from sundial.api.dispatch import principal_for
 from sundial.api.errors import ApiError
 from sundial.api.params import Flag, Icon, ObjectId, Params, StrList, Title
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
+from sundial.api.stats import cpu_percent, rss_bytes
 from sundial.fleet.install import InstallDenied, install_script, request_base_url, token_base_url, upgrade_script
 from sundial.fleet.metrics import SYSTEMS
 from sundial.fleet.records import Server
@@ -80,9 +81,16 @@ async def get_servers(call: Call, p: Params) -> dict[str, Any]:
     """Online servers keyed by id, and the conductors."""
     service = fleet(call)
     servers = {s["id"]: _public(s) for s in service.online_servers() if visible(call, s)}
-    masters = {host: {"id": host, "online": True, "master": host == service.host_id() and
-                      call.services.is_primary()} for host in service.masters()}
+    masters = {host: _master_row(call, service, host) for host in service.masters()}
     return {"code": 0, "servers": servers, "masters": masters}
+
+
+def _master_row(call: Call, service: FleetService, host: str) -> dict[str, Any]:
+    """One conductor as `get_servers` lists it (`{id, online, master, date, version, ping, stats}`)."""
+    me = host == service.host_id()
+    stats = {"mem": rss_bytes(), "cpu": cpu_percent()} if me else {}
+    return {"id": host, "online": True, "master": me and call.services.is_primary(), "date": time.time(),
+            "version": __version__ if me else "", "ping": 0, "stats": stats}
 
 
 @router.verb("get_server", ServerIdParams, auth=USER)
