@@ -35,7 +35,7 @@ def test_web_hook_crud_defaults_and_activity(admin: Api, uid: str) -> None:
         assert admin.ok("update_web_hook", {"id": uid, "retries": 2}) == {"code": 0}
         assert admin.ok("get_web_hook", {"id": uid})["web_hook"]["revision"] == 2
         dup = admin.call("create_web_hook", make_hook(receiver, uid))
-        assert dup == {"code": "web_hook", "description": f"Web Hook ID already exists: {uid}"}
+        assert dup == {"code": "web_hook", "description": f"That Web Hook ID already exists: {uid}"}
         admin.ok("delete_web_hook", {"id": uid})
         assert admin.call("get_web_hook", {"id": uid})["code"] == "notfound"
         rows = admin.ok("search_activity", {"query": f"keywords:{uid}", "limit": 10})["rows"]

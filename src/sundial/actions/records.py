@@ -14,10 +14,11 @@ from sundial.objects import ObjectError, ObjectKind
 WEB_HOOK = ObjectKind("web_hooks", "web_hook", "Web Hook", "w", "web_hook",
                       defaults={"enabled": True, "body": "", "timeout": 30, "retries": 0, "follow": False,
                                 "ssl_cert_bypass": False, "max_per_day": 0, "notes": "", "icon": ""},
-                      exists_message="Web Hook ID already exists: {id}")
+                      exists_message="That Web Hook ID already exists: {id}")
 # Channels default nothing on create (as xyOps); readers treat a missing users/email as empty.
-CHANNEL = ObjectKind("channels", "channel", "Notification Channel", "c", "channel",
-                     exists_message="Notification Channel ID already exists: {id}")
+# The label is "Channel" as in xyOps's verb messages ("That Channel ID already exists: X");
+# the action messages say "Notification Channel" and spell it out themselves.
+CHANNEL = ObjectKind("channels", "channel", "Channel", "ch", "channel")
 
 URL_START = re.compile(r"^(https?://|\{\{)", re.IGNORECASE)
 METHOD = re.compile(r"^\w+$")
@@ -48,17 +49,20 @@ def check_headers(hook_id: str, headers: Any) -> None:
         raise ObjectError("web_hook", f"Invalid header format for web hook: {hook_id}")
 
 
-def check_body(body: Any) -> None:
-    """Every `{{ … }}` of the body must compile, so a broken template fails at save, not at 3 a.m."""
+def check_body(hook_id: str, body: Any) -> None:
+    """Every `{{ … }}` of the body must compile, so a broken template fails at save, not at 3 a.m.
+
+    The message names the hook as xyOps does: "Failed to compile macro in body: <id>: <error>".
+    """
     if body is None:
         return
     if not isinstance(body, str):
-        raise ObjectError("web_hook", "Failed to compile macro in body: body must be a string")
+        raise ObjectError("web_hook", f"Failed to compile macro in body: {hook_id}: body must be a string")
     for match in _MACRO.finditer(body):
         try:
             compile_check(match.group(1).strip())
         except ExpressionError as exc:
-            raise ObjectError("web_hook", f"Failed to compile macro in body: {exc}") from None
+            raise ObjectError("web_hook", f"Failed to compile macro in body: {hook_id}: {exc}") from None
 
 
 def check_web_hook(hook_id: str, fields: dict[str, Any]) -> None:
@@ -66,7 +70,7 @@ def check_web_hook(hook_id: str, fields: dict[str, Any]) -> None:
     if "headers" in fields:
         check_headers(hook_id, fields["headers"])
     if "body" in fields:
-        check_body(fields["body"])
+        check_body(hook_id, fields["body"])
 
 
 def channel_users(channel: dict[str, Any]) -> list[str]:

@@ -54,7 +54,7 @@ async def get_channel(call: Call, p: IdParams) -> dict[str, Any]:
     """One channel by id."""
     channel = call.services.list("channels").get(p.id)
     if channel is None:
-        raise ApiError("notfound", f"Failed to locate notification channel: {p.id}")
+        raise ApiError("notfound", f"Failed to locate channel: {p.id}")
     return {"code": 0, "channel": channel}
 
 

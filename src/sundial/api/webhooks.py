@@ -18,6 +18,7 @@ from sundial.api.errors import ApiError
 from sundial.api.listing import Rendered, list_reply
 from sundial.api.params import Flag, Icon, IdParams, Notes, Number, ObjectId, Params, Title
 from sundial.api.registry import TOKEN, USER, VerbRouter
+from sundial.ids import generate_id
 from sundial.objects import ObjectError
 
 router = VerbRouter()
@@ -115,10 +116,14 @@ async def get_web_hook(call: Call, p: IdParams) -> dict[str, Any]:
 
 @router.verb("create_web_hook", CreateHookParams, privilege="create_web_hooks")
 async def create_web_hook(call: Call, p: CreateHookParams) -> dict[str, Any]:
-    """Create a web hook; defaults filled, headers and body macros checked."""
+    """Create a web hook; defaults filled, headers and body macros checked.
+
+    The id is generated before the checks (as xyOps does), so their messages can name it.
+    """
     fields = _hook_fields(p)
+    fields["id"] = fields.get("id") or generate_id(WEB_HOOK.prefix)
     try:
-        check_web_hook(str(fields.get("id") or ""), fields)
+        check_web_hook(fields["id"], fields)
         hook = await call.services.objects.create(WEB_HOOK, call.services.list("web_hooks"), fields,
                                                   username=call.user.username, actor=call.user.actor,
                                                   client=call.client)
