@@ -121,7 +121,7 @@ BAD_INPUT = [
     ({"title": {"a": 1}}, "api", "Parameter is not type string: title"),
     ({"title": "t", "fields": ["x"]}, "api", "Malformed parameter: fields (item 0 is not an object)"),
     ({"title": "t", "fields": [{"name": "A", "value": 5}]}, "api", "Secret value must be a string: A"),
-    ({"title": "t", "fields": [{"name": "1A", "value": "x"}]}, "api", "Invalid secret variable name: 1A"),
+    ({"title": "t", "fields": [{"name": "A=B", "value": "x"}]}, "api", "Invalid secret variable name: A=B"),
     ({"title": "t", "fields": [{"name": "toString", "value": "x"}]}, "api",
      "Invalid secret variable name: toString"),
     ({"title": "t", "fields": [{"name": "A", "value": "x"}, {"name": "A", "value": "y"}]}, "api",
@@ -222,7 +222,7 @@ def test_stored_format_is_xyops_and_bound_to_the_id(conductor: ConductorProcess,
     first, second = records[f"secrets/{ids[0]}"], records[f"secrets/{ids[1]}"]
     assert set(first) == {"v", "alg", "salt", "iv", "tag", "ct", "kep"} and first["v"] == 1  # kep: xyOps ignores it
     assert first["alg"] == "aes-256-gcm" and len(base64.b64decode(first["iv"])) == 12
-    assert first["salt"] == second["salt"] and first["iv"] != second["iv"]  # shared write salt, fresh IVs
+    assert first["salt"] != second["salt"] and first["iv"] != second["iv"]  # fresh salt and IV per write (§2)
     assert reference_decrypt(first, ids[0], key) == fields_of("V", values[0])
     with pytest.raises(Exception):  # noqa: B017 - any failure of the tag check will do
         reference_decrypt(first, ids[1], key)

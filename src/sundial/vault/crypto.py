@@ -14,9 +14,10 @@ Speed: one scrypt derivation costs ~60 ms and needs 16 MiB, and the format force
 Two things are safe to keep in memory (never on disk): the derived key of an existing record,
 keyed by (key identity, salt), and the derivation of the current *write salt*.
 
-Write salt (Sundial deviation, see docs/compatibility.md): instead of a fresh scrypt salt per
-write, every write under one key uses the same random 16-byte salt until it has sealed
-`WRITE_SALT_MAX_USES` records or the key changes; IVs stay random per write. Each blob still
+API saves draw a fresh salt each (`FreshKeyPool`, derived ahead). Write salt (Sundial
+deviation for bulk re-encryption only, see docs/compatibility.md): a rotation run seals every
+record under one random 16-byte salt (renewed after `WRITE_SALT_MAX_USES` records); IVs stay
+random per record. Each blob still
 carries its salt, so the format is unchanged and xyOps reads these records. Why it is safe:
 the salt only defeats precomputation against the passphrase, which a random per-epoch salt
 does as well; an attacker who derives one record's key has guessed the passphrase, which

@@ -25,9 +25,9 @@ from typing import Any
 from sundial.vault.crypto import (
     DerivedKeyCache,
     Fields,
+    FreshKeyPool,
     SealedBlob,
     SecretKey,
-    WriteSalt,
     decode_fields,
     encrypt_fields,
     seal,
@@ -42,6 +42,9 @@ CANARY_AAD = "key_canary"
 PENDING_VERSION = 1
 PENDING_AAD = "key_rotation_pending"
 INTEGRITY_FAILED = "MASTER KEY INTEGRITY CHECK FAILED"
+# Fresh write salts derived ahead (~60 ms of scrypt each, in a thread): enough for a burst of
+# saves from the UI without a derivation on the request path, little idle work at start-up.
+WRITE_POOL_TARGET = 4
 
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -105,15 +108,15 @@ class _RingState:
 class Keyring:
     """Holds the keys; state changes are single assignments so readers always see a whole ring.
 
-    Writes under the current key share one `WriteSalt` (see `crypto`), so a write is one
-    AES-GCM call once the owner has warmed it (`pool.warm()` in a thread at start-up).
+    Every write gets a salt of its own (secrets-and-webhooks.md §2: "every create/update that
+    includes fields produces a new salt and IV"). Its scrypt is taken from `pool`, derived ahead
+    of time by `refill()` in a thread, so a write is one AES-GCM call while the pool has pairs.
     """
 
-    def __init__(self, current: SecretKey, *, epoch: int = 1, cache: DerivedKeyCache | None = None,
-                 write_salt: WriteSalt | None = None) -> None:
+    def __init__(self, current: SecretKey, *, epoch: int = 1, cache: DerivedKeyCache | None = None) -> None:
         self._state = _RingState(current=KeySlot(current, epoch))
         self.cache = cache if cache is not None else DerivedKeyCache()
-        self.pool = write_salt if write_salt is not None and write_salt.key == current else WriteSalt(current)
+        self.pool = FreshKeyPool(current, target=WRITE_POOL_TARGET)
 
     @property
     def current(self) -> KeySlot:
@@ -161,21 +164,15 @@ class Keyring:
             self._state = replace(state, next=None)
             self.cache.forget_key(state.next.key)
 
-    def activate_next(self, *, previous_valid_until: float | None = None,
-                      write_salt: WriteSalt | None = None) -> KeySlot:
-        """Switch to the next key; the old one stays for decryption and token checks.
-
-        `write_salt` adopts the salt the rotation sealed its records with, so the first
-        write after the switch costs no derivation.
-        """
+    def activate_next(self, *, previous_valid_until: float | None = None) -> KeySlot:
+        """Switch to the next key; the old one stays for decryption and token checks."""
         state = self._state
         if state.next is None:
             raise VaultError("admin", "No key rotation is in progress")
         dropped = state.previous
         self._state = _RingState(current=state.next, previous=state.current,
                                  previous_valid_until=previous_valid_until)
-        adopt = write_salt is not None and write_salt.key == state.next.key
-        self.pool = write_salt if adopt and write_salt is not None else WriteSalt(state.next.key)
+        self.pool = FreshKeyPool(state.next.key, target=WRITE_POOL_TARGET)
         if dropped is not None and dropped.key != state.next.key:
             self.cache.forget_key(dropped.key)
         return state.next
@@ -226,10 +223,14 @@ class Keyring:
 
     async def encrypt_fields_async(self, fields: Sequence[Mapping[str, Any]],
                                    secret_id: str) -> dict[str, Any]:
-        """Inline when the write salt is derived (one AES call); in a thread when scrypt is due."""
-        if self.pool.ready and self.pool.key == self._state.current.key:
+        """Inline when a fresh salt is already derived (one AES call); in a thread when scrypt is due."""
+        if len(self.pool) and self.pool.key == self._state.current.key:
             return self.encrypt_fields(fields, secret_id)
         return await asyncio.to_thread(self.encrypt_fields, fields, secret_id)
+
+    def refill(self) -> int:
+        """Derive fresh write salts up to the pool's target (blocking: call it in a thread)."""
+        return self.pool.refill()
 
     async def open_record_async(self, record: object, secret_id: str) -> tuple[Fields, KeySlot]:
         """Warm records are opened inline (microseconds); cold ones in a thread (scrypt)."""

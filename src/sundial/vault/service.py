@@ -158,11 +158,15 @@ class _GroupWriter:
         self._flusher: asyncio.Task[None] | None = None
 
     async def submit(self, work: Callable[[Tx], Awaitable[None]]) -> None:
+        await self.enqueue(work)
+
+    def enqueue(self, work: Callable[[Tx], Awaitable[None]]) -> asyncio.Future[None]:
+        """Queue a change now (no suspension), so callers can fix the commit order; await the result."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((work, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await done
+        return done
 
     async def _flush(self) -> None:
         while self._queue:
@@ -222,7 +226,8 @@ class VaultService:
         self._rotation_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer = _GroupWriter(storage)
-        self._warm: asyncio.Future[None] | None = None
+        self._warm: asyncio.Future[int] | None = None
+        self._turn: asyncio.Future[None] | None = None  # the latest write's turn (see _encrypt_in_order)
 
     # -- start-up ------------------------------------------------------------------------------
     async def open(self, *, strict: bool = False) -> StartDecision:
@@ -243,10 +248,10 @@ class VaultService:
         await self._apply_start(decision)
         self._records = records
         self._plain.clear()
-        # The write salt's scrypt (~40 ms) is derived beside start-up rather than before it: only
-        # the canary check must finish before a port opens; writes that come first wait for it
-        # (`_salt_ready`), in arrival order, as they would have waited for start-up.
-        self._warm = asyncio.ensure_future(asyncio.to_thread(self._keyring.pool.warm))
+        # Fresh write salts (~60 ms of scrypt each) are derived beside start-up rather than before
+        # it: only the canary check must finish before a port opens; writes that come first wait
+        # for them (`_salt_ready`), in arrival order, as they would have waited for start-up.
+        self._warm = asyncio.ensure_future(asyncio.to_thread(self._keyring.refill))
         self._tasks.add(self._warm)
         self._warm.add_done_callback(self._tasks.discard)
         self._spawn(self._prewarm())
@@ -307,10 +312,17 @@ class VaultService:
         self._versions.update(self._records.keys())
 
     async def _salt_ready(self) -> None:
-        """Wait for the start-up derivation of the write salt, if it is still running."""
+        """Wait for the start-up derivation of write salts, if it is still running."""
         if self._warm is not None and not self._warm.done():
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._warm)
+
+    def _top_up(self) -> None:
+        """After a write used a fresh salt, derive its replacement off the request path (one at a time)."""
+        if self._warm is None or self._warm.done():
+            self._warm = asyncio.ensure_future(asyncio.to_thread(self.keyring.refill))
+            self._tasks.add(self._warm)
+            self._warm.add_done_callback(self._tasks.discard)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -376,8 +388,8 @@ class VaultService:
         try:
             async with self._gate.shared():
                 await self._salt_ready()
-                record = await self.keyring.encrypt_fields_async(fields, secret_id)
-                await self._commit("create", meta, record, fields, actor, client)
+                record, turn = await self._encrypt_in_order(fields, secret_id)
+                await self._commit("create", meta, record, fields, actor, client, turn)
         finally:
             self._pending_ids.discard(secret_id)
         return metadata_only(meta)
@@ -399,8 +411,8 @@ class VaultService:
         async with self._gate.shared():
             await self._salt_ready()
             self._existing(secret_id)  # deleted while we waited?
-            record = await self.keyring.encrypt_fields_async(fields, secret_id) if fields is not None else None
-            await self._commit("update", meta, record, fields, actor, client)
+            record, turn = await self._encrypt_in_order(fields, secret_id)
+            await self._commit("update", meta, record, fields, actor, client, turn)
         return metadata_only(meta)
 
     async def delete(self, secret_id: str, *, actor: str, client: ClientInfo) -> dict[str, Any]:
@@ -416,8 +428,32 @@ class VaultService:
             await self._writer.submit(work)
         return metadata_only(current)
 
+    async def _encrypt_in_order(self, fields: Fields | None, secret_id: str) -> tuple[dict[str, Any] | None,
+                                                                                     asyncio.Future[None]]:
+        """Encrypt (in parallel with other writes), then wait for every earlier write to be queued.
+
+        Why: a write whose fresh salt is already derived encrypts at once while one that needs
+        scrypt waits for a thread; without the turn, the later request could commit first and the
+        secrets list would not keep arrival order. Returns the record and this write's turn,
+        which `_commit` releases once the change is queued.
+        """
+        previous, mine = self._turn, asyncio.get_running_loop().create_future()
+        self._turn = mine
+        try:
+            record = await self.keyring.encrypt_fields_async(fields, secret_id) if fields is not None else None
+            if record is not None:
+                self._top_up()
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(previous)
+        except BaseException:
+            _settle(mine, None)
+            raise
+        return record, mine
+
     async def _commit(self, what: str, meta: dict[str, Any], record: dict[str, Any] | None,
-                      fields: Fields | None, actor: str, client: ClientInfo) -> None:
+                      fields: Fields | None, actor: str, client: ClientInfo,
+                      turn: asyncio.Future[None] | None = None) -> None:
         """Metadata, ciphertext and activity record of one change, committed together."""
 
         async def work(tx: Tx) -> None:
@@ -430,7 +466,10 @@ class VaultService:
             await self._audit(tx, f"secret_{what}", meta, actor, client)
             tx.after_commit(lambda: self._after_change(what, meta, record, fields))
 
-        await self._writer.submit(work)
+        done = self._writer.enqueue(work)
+        if turn is not None:
+            _settle(turn, None)
+        await done
 
     async def _audit(self, tx: Any, action: str, meta: Mapping[str, Any], actor: str,
                      client: ClientInfo) -> None:
@@ -540,8 +579,7 @@ class VaultService:
                 async with self._gate.exclusive():
                     records = await self._commit_rotation(old, slot, prepared)
                     fault_point("rotate", "commit")
-                    ring.activate_next(previous_valid_until=time.time() + self.grace_sec,
-                                       write_salt=prepared.write_salt)
+                    ring.activate_next(previous_valid_until=time.time() + self.grace_sec)
                     self._records = records
                     self._set_live_key(new)
             except BaseException:

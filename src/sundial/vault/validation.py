@@ -40,8 +40,12 @@ def _bad_name(name: str) -> VaultError:
     return VaultError("api", f"Invalid secret variable name: {name}")
 
 
-def validate_name(name: object, *, posix: bool = True) -> str:
-    """A variable name; `posix=False` keeps xyOps's looser rule for imported data."""
+def validate_name(name: object, *, posix: bool = False) -> str:
+    """A variable name: xyOps's rule (anything but a reserved word) by default.
+
+    The spec recommends POSIX environment names without enforcing them, so `A-B` is accepted;
+    what no process environment can carry (`=`, NUL) is refused. `posix=True` is the strict rule.
+    """
     if not isinstance(name, str) or not name:
         raise VaultError("api", "Secret variable name must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH:
@@ -78,7 +82,7 @@ def _field(item: object, index: int, posix: bool) -> tuple[dict[str, str], int]:
     return {"name": name, "value": item["value"]}, size + len(name)
 
 
-def validate_fields(raw: object, *, posix: bool = True) -> list[dict[str, str]]:
+def validate_fields(raw: object, *, posix: bool = False) -> list[dict[str, str]]:
     """The `fields` parameter of create/update_secret, normalised for encryption."""
     if not isinstance(raw, list):
         raise VaultError("api", "Parameter is not an array: fields")
