@@ -20,6 +20,7 @@ DEFAULT_USER_PREFS: dict[str, Any] = {
 DEFAULTS: dict[str, Any] = {
     "base_app_url": "http://localhost:5522",
     "secret_key": "",
+    "secret_write_salts": 64,
     "hostname": "",
     "masters": "",
     "temp_dir": "temp",
@@ -154,6 +155,9 @@ SAMPLE_CONFIG = """\
 DESCRIPTIONS: dict[str, str] = {
     "base_app_url": "Public URL of the conductor, used in links, e-mails and web hooks.",
     "secret_key": "Signs tokens, authenticates satellites and peers, encrypts secrets. Generated on first start.",
+    "secret_write_salts": "Fresh secret-encryption salts kept derived in memory (one scrypt each, ~30 ms of CPU, "
+                          "done in the background 10 s after start and after saves), so a burst of secret saves "
+                          "needs no scrypt while it waits. Never written anywhere; 4 is the minimum.",
     "hostname": "Host ID of this conductor (default: the OS hostname, lower-cased).",
     "masters": "Comma-separated conductor host list (multi-conductor).",
     "temp_dir": "Scratch space for uploads and plugin bundles.",

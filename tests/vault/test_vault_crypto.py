@@ -227,6 +227,13 @@ def test_pool_hands_out_each_salt_once(key: SecretKey, count_derivations: list[b
     assert len(count_derivations) == 3  # empty pool: falls back to deriving inline
 
 
+def test_pool_fills_a_reserve_beyond_its_start_target(key: SecretKey, count_derivations: list[bytes]) -> None:
+    pool = FreshKeyPool(key, target=1)
+    assert pool.refill() == 1 and pool.refill(upto=3) == 2 and len(pool) == 3
+    salts = {encrypt_fields(FIELDS, "zres", key, pool=pool)["salt"] for _ in range(3)}
+    assert len(salts) == 3 and len(count_derivations) == 3  # every write used a reserved salt, once
+
+
 def test_pool_of_another_key_is_ignored(key: SecretKey, other_key: SecretKey) -> None:
     pool = FreshKeyPool(other_key, target=1)
     pool.refill()

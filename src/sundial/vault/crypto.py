@@ -215,10 +215,11 @@ class FreshKeyPool:
         with self._lock:
             return self._ready.popleft() if self._ready else None
 
-    def refill(self) -> int:
-        """Derive until the pool holds `target` pairs; returns how many were added."""
+    def refill(self, upto: int | None = None) -> int:
+        """Derive until the pool holds `upto` (default `target`) pairs; returns how many were added."""
+        goal = self.target if upto is None else upto
         added = 0
-        while len(self._ready) < self.target:
+        while len(self._ready) < goal:
             salt = _random_bytes(SALT_BYTES)
             pair = (salt, derive_key(self.key.passphrase(), salt))
             with self._lock:

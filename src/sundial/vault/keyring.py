@@ -228,9 +228,9 @@ class Keyring:
             return self.encrypt_fields(fields, secret_id)
         return await asyncio.to_thread(self.encrypt_fields, fields, secret_id)
 
-    def refill(self) -> int:
-        """Derive fresh write salts up to the pool's target (blocking: call it in a thread)."""
-        return self.pool.refill()
+    def refill(self, upto: int | None = None) -> int:
+        """Derive fresh write salts up to `upto` (default: the pool's target); blocking, call it in a thread."""
+        return self.pool.refill(upto)
 
     async def open_record_async(self, record: object, secret_id: str) -> tuple[Fields, KeySlot]:
         """Warm records are opened inline (microseconds); cold ones in a thread (scrypt)."""

@@ -35,6 +35,7 @@ from sundial.vault.crypto import Fields, SecretKey, WriteSalt
 from sundial.vault.errors import DecryptError, VaultError
 from sundial.vault.faults import fault_point
 from sundial.vault.keyring import (
+    WRITE_POOL_TARGET,
     CanaryCheck,
     Keyring,
     KeySlot,
@@ -72,6 +73,7 @@ METADATA_DEFAULTS: dict[str, Any] = {"enabled": True, "icon": "", "notes": "", "
 TEXT_FIELDS = ("title", "icon", "notes")
 DEFAULT_GRACE_SEC = 7 * 86400
 PREWARM_SALTS = 8
+RESERVE_DELAY_SEC = 10  # after start-up, before the salt reserve is derived
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,8 @@ class VaultService:
         self._rotation_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer = _GroupWriter(storage)
-        self._warm: asyncio.Future[int] | None = None
+        self._warm: asyncio.Future[int] | None = None  # the derivation of write salts running now, if any
+        self._first_salts: asyncio.Future[int] | None = None  # the start-up one
         self._turn: asyncio.Future[None] | None = None  # the latest write's turn (see _encrypt_in_order)
 
     # -- start-up ------------------------------------------------------------------------------
@@ -251,10 +254,11 @@ class VaultService:
         # Fresh write salts (~60 ms of scrypt each) are derived beside start-up rather than before
         # it: only the canary check must finish before a port opens; writes that come first wait
         # for them (`_salt_ready`), in arrival order, as they would have waited for start-up.
-        self._warm = asyncio.ensure_future(asyncio.to_thread(self._keyring.refill))
+        self._warm = self._first_salts = asyncio.ensure_future(asyncio.to_thread(self._keyring.refill))
         self._tasks.add(self._warm)
         self._warm.add_done_callback(self._tasks.discard)
         self._spawn(self._prewarm())
+        self._spawn(self._fill_reserve_when_settled())
         self.log.debug(2, f"Secret key verified (fingerprint {decision.current.fingerprint}, "
                           f"epoch {decision.current.epoch}, from {self.source.description})")
         return decision
@@ -312,15 +316,28 @@ class VaultService:
         self._versions.update(self._records.keys())
 
     async def _salt_ready(self) -> None:
-        """Wait for the start-up derivation of write salts, if it is still running."""
-        if self._warm is not None and not self._warm.done():
+        """The first writes wait for the start-up salts (in arrival order) rather than each start a
+        scrypt of its own beside them; later, a write with an empty pool derives its own salt."""
+        if self._first_salts is not None and not self._first_salts.done():
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._warm)
+                await asyncio.shield(self._first_salts)
+
+    @property
+    def salt_reserve(self) -> int:
+        """How many fresh write salts to keep derived (`secret_write_salts`); at least the start-up few."""
+        return max(WRITE_POOL_TARGET, int(self.config.get("secret_write_salts", WRITE_POOL_TARGET) or 0))
+
+    async def _fill_reserve_when_settled(self) -> None:
+        """Why: each save needs a new salt and so a full scrypt (~30 ms of CPU); a reserve derived
+        once start-up has settled lets a burst of saves (an import script, a UI session) go at AES
+        speed, while a short-lived conductor never pays for it."""
+        await asyncio.sleep(RESERVE_DELAY_SEC)
+        self._top_up()
 
     def _top_up(self) -> None:
-        """After a write used a fresh salt, derive its replacement off the request path (one at a time)."""
+        """After a write used a fresh salt, derive replacements off the request path (one thread at a time)."""
         if self._warm is None or self._warm.done():
-            self._warm = asyncio.ensure_future(asyncio.to_thread(self.keyring.refill))
+            self._warm = asyncio.ensure_future(asyncio.to_thread(self.keyring.refill, self.salt_reserve))
             self._tasks.add(self._warm)
             self._warm.add_done_callback(self._tasks.discard)
 
