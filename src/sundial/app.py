@@ -44,6 +44,7 @@ from sundial.api import (
     uploads,
     users,
     webhooks,
+    webstatus,
 )
 from sundial.api import scheduler as scheduler_verbs
 from sundial.api import secrets as secret_verbs
@@ -255,6 +256,7 @@ class Conductor:
             Route("/api/{ns:str}/{name:str}", _name_guard(dispatcher), methods=methods),
             Route("/api/{ns:str}/{name:str}/{rest:path}", _name_guard(dispatcher), methods=methods),
             Route("/health", self.health, methods=["GET", "HEAD"]),
+            Route("/server-status", webstatus.server_status_endpoint(self.services), methods=["GET"]),
             Route("/files/{key:path}", files.files_endpoint(self.config), methods=["GET", "HEAD"]),
             LazyWebRoutes(self.services),  # the web UI's pages and /static
         ]

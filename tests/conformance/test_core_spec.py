@@ -174,3 +174,17 @@ def test_logout_all_by_request_is_a_notice(admin: Api, uid):
         admin.call("admin_delete", {"username": "u" + uid}, ns="user")
         user.close()
         other.close()
+
+
+def test_server_status_answers_local_peers_with_the_web_servers_figures(conductor):
+    """core-api.md §1: `/server-status` is web-server stats JSON for the local network."""
+    data = httpx.get(conductor.url + "/server-status").json()
+    assert data["code"] == 0 and data["server"]["pid"] > 0 and data["server"]["uptime_sec"] >= 0
+    assert data["stats"]["mem_rss_bytes"] > 0 and "active_jobs" in data["stats"]
+
+
+def test_server_status_refuses_peers_outside_the_local_network():
+    from sundial.api.webstatus import local_peer
+
+    assert all(local_peer(ip) for ip in ("127.0.0.1", "::1", "10.1.2.3", "192.168.0.9", "::ffff:172.16.0.1"))
+    assert not any(local_peer(ip) for ip in ("8.8.8.8", "2001:4860::8888", "", None, "not-an-ip"))
