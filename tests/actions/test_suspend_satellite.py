@@ -11,71 +11,61 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hook_receivers import SmtpSink, wait_for
-from test_job_actions_satellite import first_online_server, hub_registered
 
-from harness import Api, ConductorProcess, login
+from harness import Api, ConductorProcess, login, satellite_node
 
 
 def get_job(admin: Api, job_id: str) -> dict[str, Any]:
     return dict(admin.ok("get_job", {"id": job_id})["job"])
 
 
-@pytest.mark.skipif(not hub_registered(), reason="no satellite hub: no job can run on a satellite")
 def test_start_suspension_then_a_real_run(tmp_path: Path) -> None:
     smtp = SmtpSink()
-    conductor = ConductorProcess(home=tmp_path / "home", settings={
-        "local_satellite.enabled": True, "mail_settings.host": "127.0.0.1", "mail_settings.port": smtp.port})
+    settings = {"mail_settings.host": "127.0.0.1", "mail_settings.port": smtp.port}
     try:
-        conductor.start()
-        admin = login(conductor.url, "admin", "admin")
-        if first_online_server(admin) is None:
-            pytest.skip("no satellite online (local satellite not connecting)")
-        event = admin.ok("create_event", {
-            "title": "Needs approval", "enabled": True, "category": "general", "plugin": "shellplug",
-            "targets": ["main"], "algo": "random", "params": {"script": "#!/bin/sh\necho \"color=$color\"\n",
-                                                               "color": "red"},
-            "triggers": [{"type": "manual", "enabled": True}],
-            "actions": [{"enabled": True, "condition": "start", "type": "suspend", "email": "boss@example.com",
-                         "text": "Approve the deploy"},
-                        {"enabled": True, "condition": "start", "type": "label", "label": "started"}]})["event"]
-        job_id = admin.ok("run_event", {"id": event["id"]})["id"]
-        held = wait_for(lambda: (j := get_job(admin, job_id)).get("suspended") and
-                        "code" in j["actions"][0] and j, 20, "the suspension")
-        assert held["actions"][0]["code"] == 0, held["actions"][0]
-        rcpt, message = wait_for(lambda: smtp.messages, 10, "the suspended e-mail")[0]
-        assert rcpt == ["boss@example.com"] and message["Subject"] == "Sundial: Job Suspended: Needs approval"
-        text = message.get_body(("plain",)).get_content()
-        assert f"#Job?id={job_id}&resume=1" in text and "Approve the deploy" in text
-
-        conductor.stop()  # a held job is durable: it is still held after a restart
-        conductor.start()
-        admin = login(conductor.url, "admin", "admin")
-        first_online_server(admin)
-        time.sleep(0.5)  # let a wrongly released job start, if it were going to
-        again = get_job(admin, job_id)
-        assert again["suspended"] is True and again["state"] == "ready" and not again.get("label")
-
-        admin.ok("resume_job", {"id": job_id, "params": {"color": "green"}})
-        final = wait_for(lambda: (j := get_job(admin, job_id)).get("final") and
-                         all("code" in a for a in j["actions"]) and j, 30, "the real run")
-        assert final["code"] == 0 and "color=green" in final.get("output", ""), final
-        assert final["label"] == "started" and final["actions"][1]["code"] == 0
-        admin.close()
+        with satellite_node(tmp_path / "home", settings=settings) as (conductor, admin):
+            held_then_resumed(conductor, admin, smtp)
     finally:
-        conductor.cleanup()
         smtp.close()
 
 
-@pytest.mark.skipif(not hub_registered(), reason="no satellite hub: no job can run on a satellite")
+def held_then_resumed(conductor: ConductorProcess, admin: Api, smtp: SmtpSink) -> None:
+    event = admin.ok("create_event", {
+        "title": "Needs approval", "enabled": True, "category": "general", "plugin": "shellplug",
+        "targets": ["main"], "algo": "random", "params": {"script": "#!/bin/sh\necho \"color=$color\"\n",
+                                                           "color": "red"},
+        "triggers": [{"type": "manual", "enabled": True}],
+        "actions": [{"enabled": True, "condition": "start", "type": "suspend", "email": "boss@example.com",
+                     "text": "Approve the deploy"},
+                    {"enabled": True, "condition": "start", "type": "label", "label": "started"}]})["event"]
+    job_id = admin.ok("run_event", {"id": event["id"]})["id"]
+    held = wait_for(lambda: (j := get_job(admin, job_id)).get("suspended") and
+                    "code" in j["actions"][0] and j, 20, "the suspension")
+    assert held["actions"][0]["code"] == 0, held["actions"][0]
+    rcpt, message = wait_for(lambda: smtp.messages, 10, "the suspended e-mail")[0]
+    assert rcpt == ["boss@example.com"] and message["Subject"] == "Sundial: Job Suspended: Needs approval"
+    text = message.get_body(("plain",)).get_content()
+    assert f"#Job?id={job_id}&resume=1" in text and "Approve the deploy" in text
+
+    conductor.stop()  # a held job is durable: it is still held after a restart
+    conductor.start()
+    admin = login(conductor.url, "admin", "admin")
+    wait_for(lambda: admin.ok("get_active_servers")["rows"], 60, "the local satellite after the restart")
+    time.sleep(0.5)  # let a wrongly released job start, if it were going to
+    again = get_job(admin, job_id)
+    assert again["suspended"] is True and again["state"] == "ready" and not again.get("label")
+
+    admin.ok("resume_job", {"id": job_id, "params": {"color": "green"}})
+    final = wait_for(lambda: (j := get_job(admin, job_id)).get("final") and
+                     all("code" in a for a in j["actions"]) and j, 30, "the real run")
+    assert final["code"] == 0 and "color=green" in final.get("output", ""), final
+    assert final["label"] == "started" and final["actions"][1]["code"] == 0
+    admin.close()
+
+
 def test_a_job_held_at_completion_frees_its_slot(tmp_path: Path) -> None:
-    conductor = ConductorProcess(home=tmp_path / "home", settings={"local_satellite.enabled": True})
-    try:
-        conductor.start()
-        admin = login(conductor.url, "admin", "admin")
-        if first_online_server(admin) is None:
-            pytest.skip("no satellite online (local satellite not connecting)")
+    with satellite_node(tmp_path / "home") as (_, admin):
         event = admin.ok("create_event", {
             "title": "One at a time", "enabled": True, "category": "general", "plugin": "shellplug",
             "targets": ["main"], "algo": "random", "params": {"script": "#!/bin/sh\nsleep 1\n"},
@@ -91,6 +81,3 @@ def test_a_job_held_at_completion_frees_its_slot(tmp_path: Path) -> None:
         for job_id in (first, second):
             admin.ok("resume_job", {"id": job_id})
             assert wait_for(lambda j=job_id: get_job(admin, j).get("final"), 20, "the finish")
-        admin.close()
-    finally:
-        conductor.cleanup()
