@@ -7,7 +7,6 @@ downloaded. Every page a test opens is watched for console errors and uncaught e
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -39,19 +38,13 @@ def ui(ui_starting: Future[ConductorProcess]) -> ConductorProcess:
     return ui_starting.result()
 
 
-HAVE_HUB = importlib.util.find_spec("sundial.api.servers") is not None
-
-
 @pytest.fixture(scope="session")
-def satellite_starting() -> Iterator[Future[ConductorProcess] | None]:
+def satellite_starting() -> Iterator[Future[ConductorProcess]]:
     """A second conductor running the local satellite, shared by every module that needs a server online.
 
     Started in the background the first time a module asks (modules ask from an autouse
     fixture at their start), so the satellite connects while their other tests run.
     """
-    if not HAVE_HUB:
-        yield None
-        return
     proc = ConductorProcess(settings={"User.use_csrf": True, "local_satellite.enabled": True})
     with ThreadPoolExecutor(max_workers=1) as pool:
         yield pool.submit(proc.start)
@@ -59,9 +52,7 @@ def satellite_starting() -> Iterator[Future[ConductorProcess] | None]:
 
 
 @pytest.fixture
-def satellite_conductor(satellite_starting: Future[ConductorProcess] | None) -> ConductorProcess:
-    if satellite_starting is None:
-        pytest.skip("no satellite hub yet (sundial.api.servers is not built), so no server can run a job")
+def satellite_conductor(satellite_starting: Future[ConductorProcess]) -> ConductorProcess:
     return satellite_starting.result()
 
 

@@ -65,7 +65,7 @@ def wait_final(session: Session, job_id: str, seconds: float = 30) -> dict[str, 
 
 
 @pytest.fixture(scope="module", autouse=True)
-def start_satellite_early(satellite_starting: Future[ConductorProcess] | None) -> None:
+def start_satellite_early(satellite_starting: Future[ConductorProcess]) -> None:
     """Asks for the shared satellite conductor when this module begins, so it connects meanwhile."""
 
 

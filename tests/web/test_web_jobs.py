@@ -288,7 +288,7 @@ def test_pages_stay_fast_with_ten_thousand_jobs(admin_session: Session, ui: Cond
 # -- a real shell job on the local satellite ---------------------------------------------------
 
 @pytest.fixture(scope="module", autouse=True)
-def start_satellite_early(satellite_starting: Future[ConductorProcess] | None) -> None:
+def start_satellite_early(satellite_starting: Future[ConductorProcess]) -> None:
     """Asks for the shared satellite conductor when this module begins, so it connects while the other tests run."""
 
 

@@ -28,7 +28,7 @@ MINUTE_ROWS = [{"date": 1_700_000_000 + 60 * n, "epoch_div": 0, "count": 1,
 
 
 @pytest.fixture(scope="module", autouse=True)
-def start_satellite_early(satellite_starting: Future[ConductorProcess] | None) -> None:
+def start_satellite_early(satellite_starting: Future[ConductorProcess]) -> None:
     """Asks for the shared satellite conductor when this module begins."""
 
 
@@ -40,9 +40,7 @@ def fleet_session(satellite_conductor_module: ConductorProcess) -> Session:
 
 
 @pytest.fixture(scope="module")
-def satellite_conductor_module(satellite_starting: Future[ConductorProcess] | None) -> ConductorProcess:
-    if satellite_starting is None:
-        pytest.skip("no satellite hub yet (sundial.api.servers is not built), so no server can come online")
+def satellite_conductor_module(satellite_starting: Future[ConductorProcess]) -> ConductorProcess:
     return satellite_starting.result()
 
 
