@@ -7,7 +7,6 @@ dispatched end to end. The restart test comes last: it restarts the shared condu
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -92,8 +91,6 @@ def test_backup_conductor_redirects_to_primary(fleet_conductor: ConductorProcess
         backup.cleanup()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sundial.satellite.plugins.shell") is None,
-                    reason="the built-in shell plugin is not in this tree yet")
 def test_shell_event_runs_end_to_end_on_a_satellite(agent: AgentProcess, fleet_admin: Api) -> None:
     wait_until(lambda: _online(fleet_admin, "realagent1"), 30, "the agent online")
     event = fleet_admin.ok("create_event", {
