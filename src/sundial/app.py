@@ -39,6 +39,7 @@ from sundial.api import (
     misc,
     objects,
     plugins,
+    recovery,
     stream,
     system,
     uploads,
@@ -77,7 +78,8 @@ from sundial.storage.schema import CONFIG_LISTS
 from sundial.vault.rotation import Quiescer, Rotations
 from sundial.vault.service import VaultService
 
-ROUTERS: list[VerbRouter] = [misc.router, files.router, users.router, apikeys.router, objects.router, plugins.router,
+ROUTERS: list[VerbRouter] = [misc.router, files.router, users.router, recovery.router, apikeys.router, objects.router,
+                             plugins.router,
                              events.router, jobs.router, system.router, webhooks.router, channels.router,
                              secret_verbs.router, maintenance.router, scheduler_verbs.router,
                              server_verbs.router, admin.router, jobtools.router, uploads.router, magic.router,

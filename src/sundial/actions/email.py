@@ -218,3 +218,17 @@ def custom_message(body: str, data: Mapping[str, Any], to: list[str], product: s
         url = url.strip() or label.strip()
         inner += f"<p><a href=\"{html.escape(url, quote=True)}\">{html.escape(label.strip() or url)}</a></p>"
     return Message(to=to, subject=subject, text=text, html=_wrap_html(inner), sender=headers.get("from", ""))
+
+
+def password_reset_message(user: Mapping[str, Any], link: str, expires: str, product: str) -> Message:
+    """The forgot-password e-mail: who asked (IP), the one-time link and when it stops working."""
+    name = str(user.get("full_name") or user.get("username") or "")
+    subject = f"{product}: Reset your password"
+    intro = (f"Hello {name}, someone (hopefully you) asked to reset the password of the {product} account "
+             f"'{user.get('username', '')}'. The link below works once, until {expires}.")
+    outro = "If you did not ask for this, ignore this message: your password stays as it is."
+    text = f"{intro}\n\nReset your password: {link}\n\n{outro}\n"
+    esc = html.escape
+    inner = (f"<h2 style=\"margin:0 0 12px 0\">{esc(subject)}</h2><p>{esc(intro)}</p>"
+             f"<p><a href=\"{esc(link, quote=True)}\">Reset your password</a></p><p>{esc(outro)}</p>")
+    return Message(to=[str(user.get("email") or "")], subject=subject, text=text, html=_wrap_html(inner))

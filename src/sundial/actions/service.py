@@ -28,8 +28,6 @@ class ActionService:
         self.counters = services.daily  # shared with the job stats; loaded and flushed by the job manager
         self.web_hooks = WebHooks(services.list("web_hooks"), self.outbound, self.counters,
                                   services.logger(LOG_COMPONENT), config.get("web_hook_custom_opts") or {})
-        self.mailer = Mailer(config.get("mail_settings") or {}, str(config.get("email_from") or "admin@localhost"),
-                             str(config.get("email_format") or "html"))
         templates = config.get("hook_text_templates")
         self.site = SiteInfo(
             base_url=str(config.get("base_app_url") or "http://localhost:5522"),
@@ -59,7 +57,13 @@ class ActionService:
         limit = int(self.services.config.get("max_emails_per_day") or 0)
         if await self.counters.take("emails.sent", limit) is None:
             raise EmailError(f"Maximum daily email limit has been reached ({limit}/day)")
-        await self.mailer.send(message)
+        await self.mailer().send(message)
+
+    def mailer(self) -> Mailer:
+        """Built per message from the live config, so an edited `mail_settings` applies at once."""
+        config = self.services.config
+        return Mailer(config.get("mail_settings") or {}, str(config.get("email_from") or "admin@localhost"),
+                      str(config.get("email_format") or "html"))
 
     async def aclose(self) -> None:
         await self.outbound.aclose()

@@ -21,6 +21,13 @@ async def login(ctx: PageContext) -> dict[str, Any] | Response:
     return {"next": target}
 
 
+@pages.page("/reset-password", title="Reset password", template="reset_password.html", public=True)
+async def reset_password(ctx: PageContext) -> dict[str, Any]:
+    """Forgot-password request, or (with the e-mailed `#h=<key>`) the new password form; both post
+    from JS to the user API. The key never reaches the server in a page request."""
+    return {"username": str(ctx.query.get("u") or "")[:128]}
+
+
 @pages.page("/account", title="My account", template="account.html")
 async def account(ctx: PageContext) -> dict[str, Any]:
     """Own profile and password; `first=1` (after a login that must change it) leads with the password."""
