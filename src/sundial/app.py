@@ -57,6 +57,7 @@ from sundial.auth.accounts import Accounts
 from sundial.auth.apikeys import ApiKeyService
 from sundial.auth.users import UserService
 from sundial.config import Config
+from sundial.confwatch import ConfigWatcher
 from sundial.events.service import EventService
 from sundial.fleet.service import FleetService
 from sundial.internal_jobs import InternalJobs
@@ -181,6 +182,7 @@ class Conductor:
         self._tasks: list[asyncio.Task[Any]] = []
         self._prepared = False
         self.live = LiveEndpoint(self.services)  # users' WebSocket: /api/live
+        self.config_watcher = ConfigWatcher(config, self.log, self.apply_config)
 
     async def prepare(self) -> None:
         """Storage and the secret key check; a wrong key raises (ConfigError) before any port opens."""
@@ -207,20 +209,34 @@ class Conductor:
         self.services.maintenance.start()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_soon)
+        self.config_watcher.start()
         self.log.debug(1, f"Sundial {__version__} conductor started on port "
                           f"{self.config.get('WebServer.port')}", {"pid": __import__('os').getpid()})
 
     def reload_soon(self) -> None:
-        """SIGHUP: re-read users and lists the CLI may have changed in the database."""
+        """SIGHUP: re-read the config files, and users and lists the CLI may have changed in the database."""
         self._tasks.append(asyncio.create_task(self.reload()))
 
     async def reload(self) -> None:
+        await self.config_watcher.reload("SIGHUP")
         await load_all(self.services.storage, self.services.lists.values())
         await self.services.users.load()
         await self.services.vault.reload()
         self.log.debug(2, "Reloaded users and lists from the database (SIGHUP)")
 
+    def apply_config(self, changed: list[str]) -> None:
+        """Refresh the few settings services copied at start; the rest is read at use."""
+        config, services = self.config, self.services
+        self.logs.debug_level = int(config.get("debug_level"))
+        jobs = services.jobs
+        jobs.dead_job_timeout = float(config.get("dead_job_timeout"))
+        jobs.inline_log_limit = int(config.get("max_inline_job_log_size"))
+        jobs.ebrake_per_min = int(config.get("max_jobs_per_min"))
+        if services.actions is not None:
+            services.actions.refresh_site()
+
     async def stop(self) -> None:
+        await self.config_watcher.stop()
         await self.live.close_all()
         if self.services.scheduler is not None:
             await self.services.scheduler.stop()

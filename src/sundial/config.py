@@ -147,6 +147,8 @@ class Config:
     sources: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     secret_key_from_env: bool = False
+    cli: dict[str, Any] = field(default_factory=dict)  # kept so a reload rebuilds the same layers
+    environ: dict[str, str] | None = None  # None: the process environment at reload time
 
     def get(self, path: str, default: Any = None) -> Any:
         return get_path(self.data, path, default)
@@ -222,7 +224,8 @@ def load_config(home: Path, cli: Mapping[str, Any] | None = None,
         data["secret_key"] = _read_key_file(Path(key_file))
         sources["secret_key"] = f"environment SUNDIAL_SECRET_KEY_FILE ({key_file})"
         key_from_env = True
-    config = Config(home=home, data=data, sources=sources, secret_key_from_env=key_from_env)
+    config = Config(home=home, data=data, sources=sources, secret_key_from_env=key_from_env,
+                    cli=dict(cli or {}), environ=None if environ is os.environ else dict(environ))
     overrides_file = config.overrides_file
     if overrides_file.exists():
         config.overrides = read_json_file(overrides_file)
@@ -233,6 +236,33 @@ def load_config(home: Path, cli: Mapping[str, Any] | None = None,
                 sources[".".join(parts)] = f"overrides file {overrides_file}"
     validate(config)
     return config
+
+
+# Read once at start: a running conductor cannot move its port, database, logs or identity, and
+# the secret key belongs to the vault (rotation changes it in memory and in overrides.json).
+RESTART_ONLY = ("WebServer", "Storage", "secret_key", "hostname", "log_dir", "log_filename", "pid_file",
+                "temp_dir", "config_overrides_file", "masters")
+
+
+def reload_config(config: Config) -> tuple[list[str], list[str]]:
+    """Re-read every layer into `config` in place: (changed keys applied, changed keys that need a restart).
+
+    An invalid file raises ConfigError and leaves `config` untouched. Restart-only keys keep
+    their running values, so what admin_get_config shows is what the conductor does.
+    """
+    fresh = load_config(config.home, config.cli, os.environ if config.environ is None else config.environ)
+    old_leaves, new_leaves = dict(_leaves(config.data)), dict(_leaves(fresh.data))
+    changed = sorted(k for k in old_leaves.keys() | new_leaves.keys() if old_leaves.get(k) != new_leaves.get(k))
+    pending = [k for k in changed if split_path(k)[0] in RESTART_ONLY]
+    for top in RESTART_ONLY:
+        if top in config.data:
+            fresh.data[top] = config.data[top]
+        else:
+            fresh.data.pop(top, None)
+    config.data.clear()
+    config.data.update(fresh.data)
+    config.sources, config.overrides = fresh.sources, fresh.overrides
+    return [k for k in changed if k not in pending], pending
 
 
 def _read_key_file(path: Path) -> str:

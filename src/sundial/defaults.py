@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "redirect_master_requests": False,
     "recover_admin": "",
     "config_overrides_file": "conf/overrides.json",
+    "config_watch_sec": 3,
     "hooks": {},
     "default_user_privileges": {
         "create_events": True, "edit_events": True, "run_jobs": True, "tag_jobs": True,
@@ -195,6 +196,9 @@ DESCRIPTIONS: dict[str, str] = {
     "redirect_master_requests": "Answer API calls on a non-primary conductor with a 302 to the primary.",
     "recover_admin": "USER:PASS creates or resets a hidden emergency administrator at every start.",
     "config_overrides_file": "Server-written overrides (generated secret_key, UI edits). Applied last.",
+    "config_watch_sec": "How often (seconds) the conductor checks conf/config.json and the overrides file for "
+                        "changes and reloads them live (0 = only on SIGHUP). An invalid file keeps the running "
+                        "config and logs an error; port, storage, log paths and secret_key need a restart.",
     "hooks": "System hooks keyed by activity action.",
     "default_user_privileges": "Privileges the UI proposes for new users.",
     "default_user_prefs": "UI preferences given to new users (only for keys they do not set).",

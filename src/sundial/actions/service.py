@@ -28,16 +28,23 @@ class ActionService:
         self.counters = services.daily  # shared with the job stats; loaded and flushed by the job manager
         self.web_hooks = WebHooks(services.list("web_hooks"), self.outbound, self.counters,
                                   services.logger(LOG_COMPONENT), config.get("web_hook_custom_opts") or {})
-        templates = config.get("hook_text_templates")
-        self.site = SiteInfo(
-            base_url=str(config.get("base_app_url") or "http://localhost:5522"),
-            product=str(config.get("client.name") or "Sundial"), host_id=services.hostname,
-            hostname_strip=str(config.get("hostname_display_strip") or DEFAULT_HOSTNAME_STRIP),
-            log_token=lambda job_id: log_token(job_id, str(config.get("secret_key") or "")),
-            text_templates=templates if isinstance(templates, dict) else None)
+        self.site = self._site_info()
         self.runner = ActionRunner(self)
         services.jobs.condition_hooks.append(self.runner.on_condition)
         services.jobs.suspend_gate = self.runner.suspender.gate
+
+    def _site_info(self) -> SiteInfo:
+        config, templates = self.services.config, self.services.config.get("hook_text_templates")
+        return SiteInfo(
+            base_url=str(config.get("base_app_url") or "http://localhost:5522"),
+            product=str(config.get("client.name") or "Sundial"), host_id=self.services.hostname,
+            hostname_strip=str(config.get("hostname_display_strip") or DEFAULT_HOSTNAME_STRIP),
+            log_token=lambda job_id: log_token(job_id, str(config.get("secret_key") or "")),
+            text_templates=templates if isinstance(templates, dict) else None)
+
+    def refresh_site(self) -> None:
+        """After a config reload: links and texts of the next messages use the new values."""
+        self.site = self._site_info()
 
     def set_secret_source(self, source: SecretSource) -> None:
         """Plug in `{{ secrets.NAME }}` for saved hooks: `await source(hook_id)` -> {name: value}."""
