@@ -1,4 +1,4 @@
-"""Write salts: a fresh one per API write (spec §2), derived ahead; rotation shares one per run."""
+"""Write salts: a fresh one per write (spec §2), API saves and key rotation alike."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sundial.vault import bulk, crypto
-from sundial.vault.crypto import SecretKey, WriteSalt, encrypt_fields
+from sundial.vault.crypto import FreshKeyPool, SecretKey, encrypt_fields
 from sundial.vault.keyring import Keyring
 
 OLD = SecretKey("UNIT_TEST")
@@ -44,17 +44,11 @@ def test_every_write_has_its_own_salt_and_stays_readable_by_xyops(derivations: l
         assert reference.decrypt(rec, sid, "UNIT_TEST") == FIELDS
 
 
-def test_write_salt_is_renewed_after_its_use_limit(derivations: list[bytes]) -> None:
-    source = WriteSalt(OLD, max_uses=3)
-    salts = [encrypt_fields(FIELDS, "zr", OLD, pool=source)["salt"] for _ in range(7)]
-    assert salts[0] == salts[1] == salts[2] != salts[3] == salts[4] == salts[5] != salts[6]
-    assert len(derivations) == 3
-
-
-def test_records_of_another_key_never_use_this_salt() -> None:
-    source = WriteSalt(OLD)
-    record = encrypt_fields(FIELDS, "zk", NEW, pool=source)
-    assert source.ready is False  # the source of another key was not touched
+def test_a_pool_of_another_key_is_never_used() -> None:
+    pool = FreshKeyPool(OLD, target=1)
+    pool.refill()
+    record = encrypt_fields(FIELDS, "zk", NEW, pool=pool)
+    assert len(pool) == 1  # the other key's salt was not handed out
     assert crypto.decrypt_fields(record, "zk", NEW) == FIELDS
 
 
@@ -67,26 +61,38 @@ async def test_async_writes_skip_the_thread_hop_once_refilled() -> None:
     assert ring.decrypt_fields(record, "zasync") == FIELDS
 
 
-def test_rotation_derives_once_per_distinct_salt(derivations: list[bytes], reference: Any) -> None:
+def test_rotation_gives_every_record_a_fresh_salt(derivations: list[bytes], reference: Any) -> None:
     ring = Keyring(OLD)
     written = {f"zs{i}": ring.encrypt_fields(FIELDS, f"zs{i}") for i in range(3)}
     imported = {"zx1": reference.encrypt(FIELDS, "zx1", "UNIT_TEST"),
                 "zx2": reference.encrypt(FIELDS, "zx2", "UNIT_TEST")}
+    before = {rec["salt"] for rec in {**written, **imported}.values()}
     derivations.clear()
-    target = WriteSalt(NEW)
-    rotated = bulk.reencrypt_all({**written, **imported}.items(), OLD, NEW, new_epoch=2, cache=ring.cache,
-                                 write_salt=target)
-    # the written salts were cached by the writes; two imported salts + one new write salt
-    assert len(derivations) == 3
-    assert len({rec["salt"] for rec in rotated.values()}) == 1
+    rotated = bulk.reencrypt_all({**written, **imported}.items(), OLD, NEW, new_epoch=2, cache=ring.cache)
+    # the written salts were cached by the writes: two imported salts + one new salt per record
+    assert len(derivations) == 2 + 5
+    salts = [rec["salt"] for rec in rotated.values()]
+    assert len(set(salts)) == 5 and not set(salts) & before
+    assert len({rec["iv"] for rec in rotated.values()}) == 5
     for sid, rec in rotated.items():
         assert rec["kep"] == 2 and reference.decrypt(rec, sid, NEW.reveal()) == FIELDS
+
+
+def test_rotation_opens_records_sharing_an_old_salt_with_one_derivation(derivations: list[bytes],
+                                                                         reference: Any) -> None:
+    """Records from older Sundial versions may share one salt; they still each get their own."""
+    shared = b"\x07" * 16
+    records = {f"zo{i}": reference.encrypt(FIELDS, f"zo{i}", "UNIT_TEST", salt=shared) for i in range(4)}
+    derivations.clear()
+    rotated = bulk.reencrypt_all(records.items(), OLD, NEW, new_epoch=2, workers=2)
+    assert derivations.count(shared) == 1 and len(derivations) == 1 + 4
+    assert len({rec["salt"] for rec in rotated.values()}) == 4
 
 
 def test_writes_after_a_rotation_use_fresh_salts_of_the_new_key() -> None:
     ring = Keyring(OLD)
     rotated = bulk.reencrypt_all([("za", ring.encrypt_fields(FIELDS, "za"))], OLD, NEW, new_epoch=2,
-                                 cache=ring.cache, write_salt=WriteSalt(NEW))
+                                 cache=ring.cache)
     ring.begin_rotation(NEW)
     ring.activate_next()
     after = ring.encrypt_fields(FIELDS, "zb")

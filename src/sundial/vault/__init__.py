@@ -2,7 +2,7 @@
 
 Phase 1 is storage-independent: `crypto` (record format), `keyring` (keys, rotation state,
 integrity canary), `validation`, `runtime` (delivery order, audit lines, macros) and `bulk`
-(re-encryption on a process pool). Storage and API wiring live elsewhere and call these.
+(re-encryption on a thread pool). Storage and API wiring live elsewhere and call these.
 """
 
 from sundial.vault.crypto import DerivedKeyCache, FreshKeyPool, SealedBlob, SecretKey

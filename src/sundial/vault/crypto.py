@@ -10,19 +10,11 @@ standard alphabet with padding. The plaintext of a secret is the compact JSON of
 array, written like JavaScript's `JSON.stringify` so xyOps and Sundial read each other's records.
 `kep` (key epoch) is a Sundial addition that xyOps ignores: a hint for which key to try first.
 
-Speed: one scrypt derivation costs ~60 ms and needs 16 MiB, and the format forces one per salt.
-Two things are safe to keep in memory (never on disk): the derived key of an existing record,
-keyed by (key identity, salt), and the derivation of the current *write salt*.
-
-API saves draw a fresh salt each (`FreshKeyPool`, derived ahead). Write salt (Sundial
-deviation for bulk re-encryption only, see docs/compatibility.md): a rotation run seals every
-record under one random 16-byte salt (renewed after `WRITE_SALT_MAX_USES` records); IVs stay
-random per record. Each blob still
-carries its salt, so the format is unchanged and xyOps reads these records. Why it is safe:
-the salt only defeats precomputation against the passphrase, which a random per-epoch salt
-does as well; an attacker who derives one record's key has guessed the passphrase, which
-opens every record anyway. The AES-GCM limit that matters is random-IV reuse under one key
-(NIST SP 800-38D caps it at 2^32 messages); 10,000 keeps the collision odds below 2^-70.
+Speed: one scrypt derivation costs ~25-60 ms of CPU and needs 16 MiB, and the format forces
+one per salt. Two things are safe to keep in memory (never on disk): the derived key of an
+existing record, keyed by (key identity, salt), and derivations of fresh salts made ahead of
+time (`FreshKeyPool`), each handed out once. Every write, a key rotation's included, gets its
+own salt and IV (spec §2); a rotation derives its new salts side by side (see `bulk`).
 """
 
 from __future__ import annotations
@@ -59,7 +51,6 @@ EPOCH_FIELD = "kep"
 # Domain labels. The fingerprint salt is 26 bytes, so it can never equal a record salt (16 bytes).
 FINGERPRINT_SALT = b"sundial/key-fingerprint/v1"
 FINGERPRINT_HEX_CHARS = 16
-WRITE_SALT_MAX_USES = 10_000
 _CACHE_ID_LABEL = b"sundial/derived-key-cache/v1\x00"
 
 Fields = list[dict[str, Any]]
@@ -68,6 +59,11 @@ Fields = list[dict[str, Any]]
 def _random_bytes(count: int) -> bytes:
     """Indirection so tests can pin salt and IV to reproduce a known vector."""
     return os.urandom(count)
+
+
+def fresh_salt() -> bytes:
+    """A new random record salt (never reused: 16 random bytes)."""
+    return _random_bytes(SALT_BYTES)
 
 
 def derive_key(passphrase: bytes, salt: bytes) -> bytes:
@@ -125,9 +121,10 @@ class SecretKey:
     def __repr__(self) -> str:
         return "SecretKey(<hidden>)"
 
-    def __reduce__(self) -> tuple[type[SecretKey], tuple[str]]:
-        # Process-pool workers need the key; pickles travel over a pipe, never to disk.
-        return (SecretKey, (self._text,))
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Nothing needs to pickle the key (rotation derives on threads), and a pickle may end
+        # up on disk (a cache, a crash dump of a queue): refuse rather than leak.
+        raise TypeError("SecretKey cannot be pickled")
 
 
 def compute_fingerprint(passphrase: bytes) -> str:
@@ -220,7 +217,7 @@ class FreshKeyPool:
         goal = self.target if upto is None else upto
         added = 0
         while len(self._ready) < goal:
-            salt = _random_bytes(SALT_BYTES)
+            salt = fresh_salt()
             pair = (salt, derive_key(self.key.passphrase(), salt))
             with self._lock:
                 self._ready.append(pair)
@@ -235,52 +232,11 @@ class FreshKeyPool:
 
 
 class SaltSource(Protocol):
-    """Where a write gets its (salt, derived key): a `FreshKeyPool` or a `WriteSalt`."""
+    """Where a write gets its (salt, derived key): a `FreshKeyPool`."""
 
     key: SecretKey
 
     def take(self) -> tuple[bytes, bytes] | None: ...
-
-
-class WriteSalt:
-    """One salt and its derivation shared by many writes under one key (see module docstring).
-
-    Why: it makes a write cost one AES-GCM call instead of one scrypt, and a rotation cost one
-    derivation per distinct old salt instead of one per record. After `max_uses` writes the
-    next `take` derives a new salt (inline, ~60 ms, in whatever thread asked).
-    """
-
-    def __init__(self, key: SecretKey, max_uses: int = WRITE_SALT_MAX_USES, *,
-                 initial: tuple[bytes, bytes] | None = None, uses: int = 0) -> None:
-        """`initial`/`uses` adopt a salt a rotation already derived and used for its records."""
-        self.key = key
-        self.max_uses = max_uses
-        self._current = initial
-        self._uses = uses
-        self._lock = threading.Lock()
-
-    @property
-    def ready(self) -> bool:
-        """True when the next `take` will not derive (no scrypt on the caller's thread)."""
-        return self._current is not None and self._uses < self.max_uses
-
-    def take(self) -> tuple[bytes, bytes]:
-        with self._lock:
-            current = self._renew_if_spent()
-            self._uses += 1
-            return current
-
-    def warm(self) -> None:
-        """Derive ahead of the first write (call from a thread at start-up)."""
-        with self._lock:
-            self._renew_if_spent()
-
-    def _renew_if_spent(self) -> tuple[bytes, bytes]:
-        if self._current is None or self._uses >= self.max_uses:
-            salt = _random_bytes(SALT_BYTES)
-            self._current = (salt, derive_key(self.key.passphrase(), salt))
-            self._uses = 0
-        return self._current
 
 
 def _b64encode(raw: bytes) -> str:
@@ -338,18 +294,23 @@ def _fresh_derivation(key: SecretKey, pool: SaltSource | None) -> tuple[bytes, b
     pair = pool.take() if pool is not None and pool.key == key else None
     if pair is not None:
         return pair
-    salt = _random_bytes(SALT_BYTES)
+    salt = fresh_salt()
     return salt, derive_key(key.passphrase(), salt)
 
 
 def seal(plaintext: bytes, key: SecretKey, aad: bytes, *, epoch: int | None = None,
-         cache: DerivedKeyCache | None = None, pool: SaltSource | None = None) -> SealedBlob:
-    """Encrypt under a fresh salt and IV; the derived key is cached so the next open is cheap."""
-    salt, derived = _fresh_derivation(key, pool)
+         cache: DerivedKeyCache | None = None, pool: SaltSource | None = None,
+         derived: tuple[bytes, bytes] | None = None) -> SealedBlob:
+    """Encrypt under a fresh salt and IV; the derived key is cached so the next open is cheap.
+
+    `derived` is a (fresh salt, its derivation under `key`) pair made ahead by the caller
+    (rotation); it must never have been used for another record.
+    """
+    salt, derived_key = derived if derived is not None else _fresh_derivation(key, pool)
     iv = _random_bytes(IV_BYTES)
-    sealed = AESGCM(derived).encrypt(iv, plaintext, aad)
+    sealed = AESGCM(derived_key).encrypt(iv, plaintext, aad)
     if cache is not None:
-        cache.put(key, salt, derived)
+        cache.put(key, salt, derived_key)
     return SealedBlob(salt=salt, iv=iv, tag=sealed[-TAG_BYTES:], ct=sealed[:-TAG_BYTES], epoch=epoch)
 
 

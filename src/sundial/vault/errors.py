@@ -21,7 +21,7 @@ class VaultError(Exception):
         return f"{type(self).__name__}({self.code!r}, {self.description!r})"
 
     def __reduce__(self) -> tuple[type[VaultError], tuple[str, str]]:
-        # Errors cross process-pool boundaries during bulk re-encryption.
+        # Keep the (code, description) shape if an error is ever copied or pickled.
         return (VaultError, (self.code, self.description))
 
 

@@ -31,7 +31,7 @@ from sundial.storage.engine import Storage, Tx
 from sundial.storage.lists import ConfigList
 from sundial.vault import store
 from sundial.vault.bulk import Progress, reencrypt_all_async
-from sundial.vault.crypto import Fields, SecretKey, WriteSalt
+from sundial.vault.crypto import Fields, SecretKey
 from sundial.vault.errors import DecryptError, VaultError
 from sundial.vault.faults import fault_point
 from sundial.vault.keyring import (
@@ -107,7 +107,6 @@ class _Prepared:
     rotated: dict[str, dict[str, Any]]
     canary: dict[str, Any]
     marker: dict[str, Any]
-    write_salt: WriteSalt
 
 
 class _WriteGate:
@@ -608,12 +607,11 @@ class VaultService:
     async def _prepare(self, old: KeySlot, slot: KeySlot, progress: Progress | None) -> _Prepared:
         """Everything expensive, outside any transaction and lock: writes keep flowing."""
         snapshot = await store.read_secret_records(self.storage)
-        write_salt = WriteSalt(slot.key)
         rotated = await reencrypt_all_async(snapshot.items(), old.key, slot.key, new_epoch=slot.epoch,
-                                            cache=self.keyring.cache, write_salt=write_salt, progress=progress)
+                                            cache=self.keyring.cache, progress=progress)
         canary, marker = await asyncio.gather(create_canary_async(slot.key, epoch=slot.epoch),
                                               asyncio.to_thread(seal_pending_key, slot, old.key))
-        return _Prepared(snapshot, rotated, canary, marker, write_salt)
+        return _Prepared(snapshot, rotated, canary, marker)
 
     async def _commit_rotation(self, old: KeySlot, slot: KeySlot, prepared: _Prepared) -> dict[str, dict[str, Any]]:
         """Under the exclusive gate: catch up on writes made during `_prepare`, then one transaction."""
@@ -621,7 +619,7 @@ class VaultService:
         changed = {sid: rec for sid, rec in current.items() if prepared.snapshot.get(sid) != rec}
         records = {sid: prepared.rotated[sid] for sid in current if sid not in changed}
         records.update(await reencrypt_all_async(changed.items(), old.key, slot.key, new_epoch=slot.epoch,
-                                                 cache=self.keyring.cache, write_salt=prepared.write_salt))
+                                                 cache=self.keyring.cache))
         async with self.storage.transaction() as tx:
             await store.write_canary(self.storage, tx, prepared.canary)
             await store.write_secret_records(self.storage, tx, records,
