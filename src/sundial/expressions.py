@@ -151,3 +151,24 @@ def evaluate(expression: str, context: dict[str, Any]) -> Any:
         return _engine().evaluate(parsed, context)
     except Exception as exc:
         raise ExpressionError(str(exc)) from None
+
+
+def is_present_null(expression: str, context: dict[str, Any]) -> bool:
+    """True when `expression` is a plain path (`a.b.c`) whose last key exists and holds null.
+
+    Why: Python has one None where JavaScript has null and undefined, and templates render
+    them differently (secrets-and-webhooks.md §6): a stored null prints "null", a missing
+    path prints the fallback. JEXL has no null literal, so `{{ null }}` is a missing path.
+    """
+    from pyjexl.parser import Identifier
+
+    node = _parsed(expression)
+    if not isinstance(node, Identifier) or node.relative:
+        return False
+    try:
+        subject = _engine().evaluate(node.subject, context) if node.subject is not None else context
+    except Exception:
+        return False
+    if isinstance(subject, list):  # pyjexl resolves a property of a list on its first item
+        subject = subject[0] if subject else None
+    return isinstance(subject, dict) and node.value in subject and subject[node.value] is None

@@ -2,6 +2,7 @@
 
 Expansion repeats (up to 32 passes) so a value that itself holds a macro is expanded too,
 as xyOps does; an expression error becomes `(ERROR: ...)` in the text instead of failing.
+A missing path prints the caller's undefined value; a path that holds null prints "null".
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from sundial.expressions import ExpressionError, evaluate
+from sundial.expressions import ExpressionError, evaluate, is_present_null
 
 _MACRO = re.compile(r"\{\{(.+?)\}\}")
 MAX_PASSES = 32
@@ -46,8 +47,8 @@ def _replace(expr: str, context: dict[str, Any], undefined: str,
         value = evaluate(expr, context)
     except ExpressionError as exc:
         return f"(ERROR: {exc})"
-    if value is None:
-        return undefined
+    if value is None and not is_present_null(expr, context):
+        return undefined  # a missing path (JavaScript's undefined); a stored null prints "null"
     if value_filter is not None:
         value = value_filter(value)
     return _stringify(value)

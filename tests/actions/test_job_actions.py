@@ -9,6 +9,7 @@ as its mail server, and air-gap lists that allow 127.0.0.1 only and block 127.0.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from hook_receivers import ForwardProxy, Receiver, SmtpSink, wait_for
 
 from harness import Api, ConductorProcess, login
 
+# Template `env` is the conductor's environment minus XYOPS_* and SUNDIAL_* (docs/compatibility.md).
+ENV_PROBES = {"HOOK_ENV_PROBE": "visible", "SUNDIAL_HOOK_PROBE": "hidden", "XYOPS_HOOK_PROBE": "hidden"}
 AIRGAP = {"airgap": {"enabled": True, "whitelist": ["127.0.0.1/32"], "blacklist": ["127.0.0.2/32"]}}
 
 
@@ -27,7 +30,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (home / "conf").mkdir()
     (home / "conf" / "config.json").write_text(json.dumps(AIRGAP))
     receiver, proxy, smtp = Receiver(), ForwardProxy(), SmtpSink()
-    conductor = ConductorProcess(home=home, env={"HTTP_PROXY": proxy.url, "NO_PROXY": ""},
+    conductor = ConductorProcess(home=home, env={"HTTP_PROXY": proxy.url, "NO_PROXY": "", **ENV_PROBES},
                                  settings={"mail_settings.host": "127.0.0.1", "mail_settings.port": smtp.port,
                                            "base_app_url": "https://ops.example.test"}).start()
     admin = login(conductor.url, "admin", "admin")
@@ -35,7 +38,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                  "headers": [{"name": "Content-Type", "value": "application/json"}],
                                  "body": '{"id":"{{job.id}}","code":"{{job.code}}","event":"{{event.title}}",'
                                          '"greeting":"{{job.params.greeting}}","text":"{{text}}",'
-                                         '"link":"{{links.job_details}}"}'})
+                                         '"link":"{{links.job_details}}","probe":"{{env.HOOK_ENV_PROBE}}",'
+                                         '"hidden":"{{env.SUNDIAL_HOOK_PROBE}}|{{env.XYOPS_HOOK_PROBE}}",'
+                                         '"env":"{{encode(stringify(env))}}","nothing":"{{null}}|{{job.nope}}"}'})
     yield {"admin": admin, "receiver": receiver, "proxy": proxy, "smtp": smtp, "conductor": conductor}
     admin.close()
     conductor.cleanup()
@@ -92,6 +97,10 @@ def test_completion_actions_run_once_with_job_context(world: dict[str, Any], uid
     assert sent["greeting"] == "hello" and sent["link"] == f"https://ops.example.test/#Job?id={job['id']}"
     assert sent["text"].startswith("Sundial Job failed on ") and sent["text"].endswith(" (nightly)")
     assert receiver.url("/job") in proxy.requests  # HTTP_PROXY of the conductor's environment was used
+    env = json.loads(urllib.parse.unquote(sent["env"]))
+    assert sent["probe"] == env["HOOK_ENV_PROBE"] == "visible" and sent["hidden"] == "N/A|N/A"
+    assert not [name for name in env if name.upper().startswith(("SUNDIAL_", "XYOPS_"))]
+    assert sent["nothing"] == "N/A|N/A"  # JEXL has no null literal: `null` is a missing name
     admin.ok("delete_event", {"id": uid})
 
 

@@ -124,8 +124,6 @@ BAD_INPUT = [
     ({"title": "t", "fields": [{"name": "A=B", "value": "x"}]}, "api", "Invalid secret variable name: A=B"),
     ({"title": "t", "fields": [{"name": "toString", "value": "x"}]}, "api",
      "Invalid secret variable name: toString"),
-    ({"title": "t", "fields": [{"name": "A", "value": "x"}, {"name": "A", "value": "y"}]}, "api",
-     "Duplicate secret variable name: A"),
     ({"title": "t", "fields": [{"name": "A", "value": "a" * 70000}]}, "api",
      "Secret value is too large: A (limit: 65536 bytes)"),
     ({"title": "t", "fields": [{"name": f"V{i}", "value": "x"} for i in range(101)]}, "api",

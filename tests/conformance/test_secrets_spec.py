@@ -60,6 +60,17 @@ def test_variable_names_need_not_be_posix_but_reserved_words_are_refused(admin: 
     assert not [s for s in admin.ok("get_secrets")["rows"] if s["title"] == "Bad"]
 
 
+def test_a_repeated_variable_name_is_kept_as_sent(admin: Api, uid: str) -> None:
+    """§1 does not forbid repeated names and xyOps keeps them: stored in order, nothing dropped."""
+    fields = [{"name": "A", "value": "one"}, {"name": "B", "value": "b"}, {"name": "A", "value": "two"}]
+    made = admin.ok("create_secret", {"id": "z" + uid, "title": "Repeats", "fields": fields})
+    try:
+        assert made["secret"]["names"] == ["A", "B", "A"]
+        assert admin.ok("decrypt_secret", {"id": "z" + uid})["fields"] == fields
+    finally:
+        admin.call("delete_secret", {"id": "z" + uid})
+
+
 def test_web_hook_refusals_name_the_hook(admin: Api, uid: str) -> None:
     """§7.4: duplicate id and a body macro that does not compile are `web_hook` errors."""
     hook = {"id": uid, "title": "Hook", "method": "POST", "url": "http://127.0.0.1:9/x"}

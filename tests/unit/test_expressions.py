@@ -48,5 +48,14 @@ def test_templates_expand_repeatedly_and_report_errors() -> None:
     assert expand("id={{ job.id }} link={{ job.link }}", ctx) == "id=j1 link=j1"
     assert expand("{{ obj }} {{ nothing }}|", ctx) == '{"a":1} |'
     assert expand("{{ job.( }}", ctx).startswith("(ERROR: ")
-    # Python has one None for JavaScript's null and undefined: both expand to the undefined value
+    # JEXL has no null literal: `null` is a missing name and expands to the undefined value
     assert expand("{{ true }} {{ null }}|", ctx) == "true |"
+    assert expand("{{ null }}", ctx, "N/A") == "N/A"
+
+
+def test_a_stored_null_prints_null_and_a_missing_path_the_fallback() -> None:
+    """secrets-and-webhooks.md §6: undefined -> the fallback, null -> "null" (as JavaScript tells them apart)."""
+    ctx = {"event": None, "job": {"code": None, "tags": [{"x": None}]}, "server": {"title": "s"}}
+    assert expand("{{ event }}|{{ job.code }}|{{ job.tags.x }}", ctx, "n/a") == "null|null|null"
+    assert expand("{{ job.missing }}|{{ server.hostname }}|{{ nothing.at.all }}", ctx, "n/a") == "n/a|n/a|n/a"
+    assert expand("{{ event.title }}", ctx, "n/a") == "n/a"  # a property of null is undefined

@@ -70,6 +70,13 @@ def test_later_secrets_in_list_order_win_within_one_lookup() -> None:
     assert env == {"A": "2"}
 
 
+def test_a_name_repeated_within_one_secret_takes_its_last_value() -> None:
+    """xyOps keeps repeated names (spec §1 does not forbid them); env is set field by field."""
+    uses = plan_uses([_secret("dup", events=["e1"])], [("events", "e1")], _always)
+    fields = [{"name": "A", "value": "1"}, {"name": "B", "value": "b"}, {"name": "A", "value": "2"}]
+    assert merge_env(uses, {"dup": fields}) == {"A": "2", "B": "b"}
+
+
 def test_disabled_unassigned_and_unstored_secrets_are_not_delivered() -> None:
     secrets = [_secret("off", events=["e1"], enabled=False), _secret("other", events=["e2"]),
                _secret("nostore", events=["e1"]), _secret("ok", events=["e1"]), _secret("bad", events="e1")]

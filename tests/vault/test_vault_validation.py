@@ -67,9 +67,11 @@ def test_long_names_are_refused_without_echo() -> None:
     assert validate_name("N" * MAX_NAME_LENGTH) == "N" * MAX_NAME_LENGTH
 
 
-def test_duplicate_names_are_refused() -> None:
-    error = _refused([{"name": "A", "value": "1"}, {"name": "A", "value": "2"}])
-    assert error.description == "Duplicate secret variable name: A"
+def test_duplicate_names_are_kept_as_sent() -> None:
+    """xyOps accepts a repeated name (secrets-and-webhooks.md §1 does not forbid it)."""
+    fields = [{"name": "A", "value": "1"}, {"name": "B", "value": "x"}, {"name": "A", "value": "2"}]
+    assert validate_fields(fields) == fields
+    assert field_names(validate_fields(fields)) == ["A", "B", "A"]
 
 
 @pytest.mark.parametrize("value", [1, None, True, ["x"], {"v": "x"}])

@@ -1,13 +1,15 @@
 """JobHookData: the context that web hook, e-mail and label templates see for a job.
 
 Pure functions over plain dicts, so the shape (secrets-and-webhooks.md §7.3) is testable
-without a conductor. One deliberate difference from xyOps: `env` is empty. xyOps exposes the
-conductor's environment to every template, which hands database URLs and keys to anyone who
-may edit a web hook; Sundial does not (docs/api.md, "Web hooks").
+without a conductor. `env` is the conductor's environment minus `XYOPS_*`, as in xyOps, and
+minus `SUNDIAL_*` too (a Sundial deviation, docs/compatibility.md): those variables configure
+the conductor and can hold the secret key and the database URL, which must never reach a
+template that anyone allowed to edit a web hook can write.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -27,6 +29,8 @@ HOOK_TEXT_TEMPLATES: dict[str, str] = {
     "job_limited": "{{action.msg}}: {{links.job_details}}",
 }
 DEFAULT_HOSTNAME_STRIP = r"\.[\w\-]+\.\w+$"
+# Configuration variables of the conductor (xyOps's and Sundial's own), never shown to templates.
+HIDDEN_ENV_PREFIXES = ("XYOPS_", "SUNDIAL_")
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,17 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def template_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The conductor's environment as templates see it: configuration variables removed.
+
+    Read at each call, so a variable set after start shows up as it would in xyOps. The
+    prefixes are matched without regard to case so `sundial_secret_key` is hidden as well.
+    """
+    source = os.environ if environ is None else environ
+    return {name: value for name, value in source.items()
+            if not name.upper().startswith(HIDDEN_ENV_PREFIXES)}
+
+
 def links(job: Mapping[str, Any], site: SiteInfo) -> dict[str, str]:
     base = site.base_url.rstrip("/")
     job_id = str(job.get("id", ""))
@@ -131,9 +146,11 @@ def job_hook_data(job: dict[str, Any], action: dict[str, Any], *, site: SiteInfo
     nice_server, nice_hostname = nice_names(server, job, site)
     data: dict[str, Any] = {
         "job": job, "action": action, "event": event, "category": category, "plugin": plugin,
-        "server": server, "nice_server": nice_server, "nice_hostname": nice_hostname,
-        "links": links(job, site), "display": display_fields(job), "env": {},
+        "nice_server": nice_server, "nice_hostname": nice_hostname,
+        "links": links(job, site), "display": display_fields(job), "env": template_env(),
     }
+    if server is not None:  # spec §7.3: only when the job has one (absent prints the fallback)
+        data["server"] = server
     templates = {**HOOK_TEXT_TEMPLATES, **(site.text_templates or {})}
     template = templates.get(template_key(action, job)) or templates["job_success"]
     data["text"] = f"{site.product} " + expand(template, data, "n/a")

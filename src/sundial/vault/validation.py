@@ -89,13 +89,11 @@ def validate_fields(raw: object, *, posix: bool = False) -> list[dict[str, str]]
     if len(raw) > MAX_FIELDS_PER_SECRET:
         raise VaultError("api", f"Too many secret fields (limit: {MAX_FIELDS_PER_SECRET})")
     fields: list[dict[str, str]] = []
-    seen: set[str] = set()
     total = 0
     for index, item in enumerate(raw):
+        # A name may repeat, as in xyOps (the spec does not forbid it): fields are kept as sent
+        # and a job's environment takes the last value (spec §3, later fields overwrite).
         field, size = _field(item, index, posix)
-        if field["name"] in seen:
-            raise VaultError("api", f"Duplicate secret variable name: {field['name']}")
-        seen.add(field["name"])
         total += size
         fields.append(field)
     if total > MAX_FIELDS_TOTAL_BYTES:
