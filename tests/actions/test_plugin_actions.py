@@ -173,11 +173,11 @@ def test_plugin_actions_are_checked_at_save(world: dict[str, Any], uid: str) -> 
         {"id": "level", "title": "Level", "type": "text", "required": True, "regex": "^[0-9]+$"}]})
     event = {"id": uid + "e", "title": "Checked", "enabled": True, "category": "general", "plugin": "shellplug",
              "targets": ["main"], "algo": "random", "params": {"script": "true"}, "triggers": []}
-    cases = [("nosuch", None, "Malformed action: not an Action Plugin: nosuch"),
-             ("shellplug", None, "Malformed action: not an Action Plugin: shellplug"),
-             (uid, {}, "Malformed action: Missing required parameter: Level"),
-             (uid, {"level": "high"}, "Malformed action: Parameter does not match its pattern: Level"),
-             (uid, "x", "Malformed action: plugin params must be an object")]
+    cases = [("nosuch", None, "Malformed action entry #1: not an Action Plugin: nosuch"),
+             ("shellplug", None, "Malformed action entry #1: not an Action Plugin: shellplug"),
+             (uid, {}, "Malformed action entry #1: Missing required parameter: Level"),
+             (uid, {"level": "high"}, "Malformed action entry #1: Parameter does not match its pattern: Level"),
+             (uid, "x", "Malformed action entry #1: plugin params must be an object")]
     for plugin_id, params, description in cases:
         action = {"enabled": True, "condition": "error", "type": "plugin", "plugin_id": plugin_id,
                   **({"params": params} if params is not None else {})}

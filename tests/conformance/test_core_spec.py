@@ -188,3 +188,19 @@ def test_server_status_refuses_peers_outside_the_local_network():
 
     assert all(local_peer(ip) for ip in ("127.0.0.1", "::1", "10.1.2.3", "192.168.0.9", "::ffff:172.16.0.1"))
     assert not any(local_peer(ip) for ip in ("8.8.8.8", "2001:4860::8888", "", None, "not-an-ip"))
+
+
+@pytest.mark.parametrize("verb,extra", [("admin_update", {"full_name": "X"}), ("admin_get_user", {}),
+                                        ("admin_delete", {})])
+def test_ill_formed_username_on_admin_user_verbs_is_malformed(admin: Api, verb: str, extra: dict[str, Any]):
+    """users-and-privileges.md §2 (`^[\\w\\-\\.]+$`), core-api.md §2: a regex mismatch is an `api`
+    error before any lookup; `/api/user/*` errors stay HTTP 200 even on a `/v1` path (§3)."""
+    for path in (f"/api/user/{verb}", f"/api/user/{verb}/v1"):
+        resp = admin.http.post(path, json={"username": "bad name!", **extra}, headers=admin.headers)
+        assert resp.status_code == 200
+        assert resp.json() == {"code": "api", "description": "Malformed parameter: username"}
+
+
+def test_user_manager_errors_are_http_200_on_versioned_paths(conductor):
+    resp = httpx.post(conductor.url + "/api/user/admin_get_user/v1", json={"username": "someone"})
+    assert resp.status_code == 200 and resp.json()["code"] == "session"

@@ -59,6 +59,35 @@ def test_unknown_active_server_is_notfound(admin: Api) -> None:
     assert got == {"code": "notfound", "description": "Failed to locate server: no_such_server"}
 
 
+def test_update_of_a_missing_server_answers_code_server(admin: Api, uid: str) -> None:
+    """Like every update of a missing id (core-api.md §8.4), the object-type code, not `notfound`."""
+    assert admin.call("update_server", {"id": uid, "title": "x"}) == \
+        {"code": "server", "description": f"Failed to update server: Server not found: {uid}"}
+    assert admin.call("update_server_data", {"id": uid, "data": {"a": 1}}) == \
+        {"code": "server", "description": f"Failed to update server data: Server not found: {uid}"}
+
+
+async def test_server_record_times_are_whole_seconds(conductor: ConductorProcess, admin: Api, uid: str) -> None:
+    """servers §1: `created`/`modified` are epoch seconds, whole like every record time."""
+    async with agent(conductor, uid):
+        server = admin.ok("get_active_server", {"id": uid})["server"]
+        assert isinstance(server["created"], int) and isinstance(server["modified"], int)
+        updated = admin.ok("update_server", {"id": uid, "title": "Renamed"})["server"]
+        assert updated["title"] == "Renamed" and isinstance(updated["modified"], int)
+
+
+async def test_search_servers_pages_one_row_by_default(conductor: ConductorProcess, admin: Api, uid: str) -> None:
+    """core-api.md §4: `limit` defaults to 1 for every `search_*`; `list.length` counts all matches."""
+    async with agent(conductor, uid + "a"), agent(conductor, uid + "b"):
+        def both() -> bool:
+            rows = admin.ok("search_servers", {"query": "*", "limit": 1000})["rows"]
+            return {uid + "a", uid + "b"} <= {row["id"] for row in rows}
+        wait_for(both, 10, "both servers indexed")
+        data = admin.ok("search_servers", {"query": "*"})
+        assert len(data["rows"]) == 1 and data["list"]["length"] >= 2
+    assert len(admin.ok("search_activity")["rows"]) == 1
+
+
 def test_satellite_releases_without_a_feed(admin: Api, anon: Api) -> None:
     assert admin.call("get_satellite_releases") == {"code": 0, "releases": ["latest"]}
     assert anon.call("get_satellite_releases")["code"] == "session"
@@ -135,6 +164,13 @@ def test_update_config_takes_env_style_and_new_paths(admin: Api, uid: str) -> No
     assert got["overrides"]["XYOPS_client__company"] == "Acme " + uid
     assert admin.call("admin_update_config", {"XYOPS_secret_key": "x"}) == \
         {"code": "api", "description": "Cannot update reserved configuration keys via API."}
+
+
+def test_update_config_with_no_keys_changes_nothing(admin: Api) -> None:
+    """config.md §1.1: sparse and additive, so an empty update is a plain success."""
+    before = admin.ok("admin_get_config")["overrides"]
+    assert admin.call("admin_update_config", {}) == {"code": 0}
+    assert admin.ok("admin_get_config")["overrides"] == before
 
 
 # -- maintenance -----------------------------------------------------------------------------------

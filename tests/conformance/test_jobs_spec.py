@@ -47,7 +47,10 @@ def test_create_plugin_with_unknown_type_is_malformed(admin: Api, uid: str) -> N
     ({"fields": [{"id": "script", "title": "Script", "type": "text"}]},
      "Malformed user field 'script': ID is already in use (as plugin parameter)."),
     ({"actions": [{"type": "run_event", "enabled": True, "condition": "error", "event_id": "no_such_event"}]},
-     "Malformed action: Event not found: no_such_event"),
+     "Malformed action entry #1: Event not found: no_such_event"),
+    ({"actions": [{"type": "disable", "condition": "error"}, "nope"]}, "Malformed action entry #2 (not an object)"),
+    ({"actions": [{"type": "tag", "condition": "error", "tags": ["flag"]}, {"type": "tag", "condition": "error"}]},
+     "Malformed action entry #2: tag needs a non-empty tags list"),
 ])
 def test_bad_event_is_refused_and_not_stored(admin: Api, uid: str, change: dict[str, Any], description: str) -> None:
     data = refused(admin, "create_event", shell_event(uid, **change))
@@ -63,6 +66,21 @@ def test_run_event_action_may_name_the_event_itself_or_a_sibling(admin: Api, uid
         assert admin.ok("create_event", shell_event(uid, actions=[action]))["event"]["actions"][0]["event_id"] == own
     finally:
         admin.call("delete_event", {"id": own})
+
+
+def test_action_without_enabled_flag_is_accepted(admin: Api, uid: str) -> None:
+    """§10.4 lists no `enabled` rule for actions (limits need one, §8.3)."""
+    action = {"type": "tag", "condition": "success", "tags": ["flag"]}
+    try:
+        assert admin.ok("create_event", shell_event(uid, actions=[action]))["event"]["actions"] == [action]
+    finally:
+        admin.call("delete_event", {"id": "e" + uid})
+
+
+def test_get_event_of_a_missing_id_is_notfound(admin: Api, uid: str) -> None:
+    """core-api.md §3: object lookups by `get_*` answer `notfound` (see docs/compatibility.md)."""
+    assert admin.call("get_event", {"id": "e" + uid}) == \
+        {"code": "notfound", "description": f"Failed to locate event: e{uid}"}
 
 
 # -- run_event refusals (events spec §5, §12; triggers spec §2) ------------------------------------
@@ -147,3 +165,44 @@ def test_log_limit_message_uses_xyops_size_words(node: tuple[ConductorProcess, A
     job = finished(api, api.ok("run_event", {"id": "e" + uid})["id"])
     assert job["code"] == "abort"
     assert job["description"] == "Job output size has exceeded maximum limit of 1 K."
+
+
+def test_system_tags_fire_no_tag_conditions(node: tuple[ConductorProcess, Api], uid: str) -> None:
+    """§4.5: completion conditions (step 6) fire before the system tags are added (step 7), so
+    `tag:important` fires and `tag:_success` / `tag:_last` never do."""
+    _, api = node
+    api.ok("create_event", shell_event(uid + "a"))
+    api.ok("create_event", shell_event(uid + "b"))
+    actions = [{"type": "run_event", "enabled": True, "condition": "tag:important", "event_id": "e" + uid + "a"},
+               {"type": "run_event", "enabled": True, "condition": "tag:_success", "event_id": "e" + uid + "b"},
+               {"type": "run_event", "enabled": True, "condition": "tag:_last", "event_id": "e" + uid + "b"}]
+    api.ok("create_event", shell_event(uid, tags=["important"], actions=actions))
+    job_id = api.ok("run_event", {"id": "e" + uid})["id"]
+    finished(api, job_id)
+    children = wait(lambda: api.ok("get_job", {"id": job_id})["job"].get("jobs"), 30, "the action's child job")
+    assert [c["reason"] for c in children] == ["action"]
+    assert finished(api, children[0]["id"])["event"] == "e" + uid + "a"
+    assert api.ok("search_jobs", {"query": f"event:e{uid}b"})["list"]["length"] == 0
+
+
+def test_retry_that_succeeds_carries_no_error_tag(node: tuple[ConductorProcess, Api], uid: str, tmp_path) -> None:
+    """§8.4/§4.5: the retry copies the job's tags, but the system tags describe each attempt."""
+    _, api = node
+    flag = tmp_path / "failed-once"
+    script = f"#!/bin/sh\nif [ -f {flag} ]; then exit 0; fi\ntouch {flag}\nexit 4\n"
+    api.ok("create_event", shell_event(uid, tags=["important"], params={"script": script},
+                                       limits=[{"type": "retry", "enabled": True, "amount": 1}]))
+    first = finished(api, api.ok("run_event", {"id": "e" + uid})["id"])
+    assert first["tags"] == ["important", "_error", "_retried"]
+    second = finished(api, first["jobs"][0]["id"])
+    assert second["code"] == 0 and second["tags"] == ["important", "_success", "_last"]
+
+
+def test_skip_delay_and_notify_me_need_an_active_job(node: tuple[ConductorProcess, Api], uid: str) -> None:
+    """§12: both act on live jobs only; a finished job is `job` "Job not found: <id>"."""
+    _, api = node
+    api.ok("create_event", shell_event(uid))
+    job_id = api.ok("run_event", {"id": "e" + uid})["id"]
+    finished(api, job_id)
+    for verb in ("job_skip_delay", "job_toggle_notify_me"):
+        assert api.call(verb, {"id": job_id}) == {"code": "job", "description": f"Job not found: {job_id}"}

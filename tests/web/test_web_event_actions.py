@@ -127,7 +127,7 @@ def test_editor_saves_plugin_action_day_limit_scheduler_plugin_and_crontab(admin
     # The API's complaint about the plugin's required parameter lands on that row and control.
     page.get_by_role("button", name="Create event").click()
     expect(page.locator("[data-section=actions] .section-error")).to_contain_text(
-        "Malformed action: Missing required parameter: Channel")
+        "Malformed action entry #1: Missing required parameter: Channel")
     expect(action).to_have_attribute("aria-invalid", "true")
     expect(action.get_by_label("Channel")).to_have_attribute("aria-invalid", "true")
     expect(action.get_by_label("Channel")).to_be_focused()

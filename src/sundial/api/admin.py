@@ -277,7 +277,7 @@ async def admin_update_config(call: Call, p: Params) -> dict[str, Any]:
     """Store dot-path settings in the overrides file (sparse); a restart applies port/storage changes."""
     changes = p.fields_set()
     if not changes:
-        raise ApiError("api", "No configuration keys were given.")
+        return {"code": 0}  # nothing to store, as xyOps answers an empty update
     config = call.services.config
     for key in changes:
         if _reserved(key):

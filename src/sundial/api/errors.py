@@ -10,6 +10,7 @@ from pydantic import ValidationError
 _STATUS = {"api": 400, "session": 403, "access": 403, "rate": 429, "notfound": 404}
 _VERSIONED = re.compile(r"^[^?]+/v\d+(\?|/|$)")
 _TAG_RE = re.compile(r"<[^>]*>")
+_USER_NAMESPACE = "/api/user/"
 
 
 class ApiError(Exception):
@@ -22,8 +23,9 @@ class ApiError(Exception):
 
 
 def http_status(code: str | int, path: str) -> int:
-    """Errors map to HTTP statuses only on versioned paths (`/v1`), as in xyOps."""
-    if code == 0 or not _VERSIONED.match(path):
+    """Errors map to HTTP statuses only on versioned paths (`/v1`), as in xyOps; the user
+    manager's verbs (`/api/user/*`) never map them, even on `/v1` (core-api.md §3)."""
+    if code == 0 or not _VERSIONED.match(path) or path.startswith(_USER_NAMESPACE):
         return 200
     if isinstance(code, int):
         return 200

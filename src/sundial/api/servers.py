@@ -122,8 +122,8 @@ async def update_server(call: Call, p: UpdateServerParams) -> dict[str, Any]:
     """Change a server's title, icon, enabled flag, groups, job cap or user data."""
     service = fleet(call)
     current, _online = await service.find(p.id)
-    if current is None:
-        raise ApiError("notfound", f"Server not found: {p.id}")
+    if current is None:  # an update of a missing id answers the object-type code (core-api.md §8.4)
+        raise ApiError("server", f"Failed to update server: Server not found: {p.id}")
     require_visible(call, current)
     fields = p.fields_set()
     fields.pop("id")
@@ -152,7 +152,7 @@ async def update_server_data(call: Call, p: ServerDataParams) -> dict[str, Any]:
     service = fleet(call)
     current, _online = await service.find(p.id)
     if current is None:
-        raise ApiError("notfound", f"Server not found: {p.id}")
+        raise ApiError("server", f"Failed to update server data: Server not found: {p.id}")
     require_visible(call, current)
     incoming = p.data if p.data is not None else p.userData
     if incoming is None:
@@ -182,7 +182,7 @@ async def delete_server(call: Call, p: DeleteServerParams) -> dict[str, Any]:
 class SearchServersParams(Params):
     query: str = Field(default="*", max_length=MAX_QUERY_LENGTH)
     offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=50, ge=1, le=1000)
+    limit: int = Field(default=1, ge=1, le=1000)  # every search_* pages 1 row by default (core-api §4)
     sort_by: str = Field(default="_id", max_length=64)
     sort_dir: int = -1
 

@@ -69,7 +69,7 @@ class AdminCreateParams(Params):
 
 
 class AdminUpdateParams(Params):
-    username: Annotated[str, StringConstraints(max_length=128)]
+    username: Username
     email: Email | None = None
     full_name: FullName | None = None
     new_password: Password | None = None
@@ -82,7 +82,8 @@ class AdminUpdateParams(Params):
 
 
 class UsernameParams(Params):
-    username: Annotated[str, StringConstraints(max_length=128)]
+    """A target user named by an admin verb: an ill-formed name is an `api` error, not a lookup."""
+    username: Username
 
 
 class SelfUpdateParams(Params):

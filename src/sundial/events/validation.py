@@ -215,66 +215,80 @@ def _limit_problem(item: dict[str, Any], kind: str) -> str | None:
 
 
 def validate_actions(actions: list[Any], plugins: Lookup | None = None, events: Lookup | None = None) -> None:
-    for item in actions:
+    """Save-time action checks (events spec §10.4), each error naming its entry as xyOps does
+    ("Malformed action entry #N: ..."); `enabled` is optional (absent means disabled)."""
+    for index, item in enumerate(actions):
+        prefix = f"Malformed action entry #{index + 1}"
         if not isinstance(item, dict):
-            raise EventError("Malformed action: must be an object")
-        if not isinstance(item.get("condition"), str) or not CONDITION_RE.match(item["condition"]):
-            raise EventError(f"Malformed action: unknown condition {item.get('condition')!r}")
-        if item.get("type") not in ACTION_TYPES:
-            raise EventError(f"Malformed action: unknown type {item.get('type')!r}")
-        _check_action_fields(item)
-        if item["type"] == "plugin" and plugins is not None:
-            _check_action_plugin(item, plugins)
-        if item["type"] == "run_event" and events is not None:
-            _check_action_event(item, events)
+            raise EventError(f"{prefix} (not an object)")
+        problem = _action_problem(item, plugins, events)
+        if problem:
+            raise EventError(f"{prefix}: {problem}")
 
 
-def _check_action_plugin(item: dict[str, Any], plugins: Lookup) -> None:
+def _action_problem(item: dict[str, Any], plugins: Lookup | None, events: Lookup | None) -> str | None:
+    """The first thing wrong with one action, or None."""
+    if not isinstance(item.get("condition"), str) or not CONDITION_RE.match(item["condition"]):
+        return f"unknown condition {item.get('condition')!r}"
+    if item.get("type") not in ACTION_TYPES:
+        return f"unknown type {item.get('type')!r}"
+    problem = _action_fields_problem(item)
+    if problem is None and item["type"] == "plugin" and plugins is not None:
+        problem = _action_plugin_problem(item, plugins)
+    if problem is None and item["type"] == "run_event" and events is not None:
+        problem = _action_event_problem(item, events)
+    return problem
+
+
+def _action_plugin_problem(item: dict[str, Any], plugins: Lookup) -> str | None:
     """A plugin action names an existing action plugin, and its params pass that plugin's rules."""
     plugin_id = str(item.get("plugin_id"))
     plugin = plugins(plugin_id)
     if plugin is None or plugin.get("type") != "action":
-        raise EventError(f"Malformed action: not an Action Plugin: {plugin_id}")
+        return f"not an Action Plugin: {plugin_id}"
     params = item.get("params")
     if params is not None and not isinstance(params, dict):
-        raise EventError("Malformed action: plugin params must be an object")
+        return "plugin params must be an object"
     try:
         validate_values(plugin.get("params") or [], dict(params or {}))
     except ParamError as exc:
-        raise EventError(f"Malformed action: {exc}") from None
+        return str(exc)
+    return None
 
 
-def _check_action_event(item: dict[str, Any], events: Lookup) -> None:
+def _action_event_problem(item: dict[str, Any], events: Lookup) -> str | None:
     """A run_event action names an existing event, and its params pass that event's field rules."""
     event_id = str(item.get("event_id"))
     target = events(event_id)
     if target is None:
-        raise EventError(f"Malformed action: Event not found: {event_id}")
+        return f"Event not found: {event_id}"
     params = item.get("params")
     if params is not None and not isinstance(params, dict):
-        raise EventError("Malformed action: run_event params must be an object")
+        return "run_event params must be an object"
     fields = [f for f in target.get("fields") or [] if isinstance(f, dict)]
     values = {**default_values(fields), **(target.get("params") or {}), **(params or {})}
     try:
         validate_values(fields, values)
     except ParamError as exc:
-        raise EventError(f"Malformed action: {exc}") from None
+        return str(exc)
+    return None
 
 
-def _check_action_fields(item: dict[str, Any]) -> None:
+def _action_fields_problem(item: dict[str, Any]) -> str | None:
     kind = item["type"]
     id_field = {"web_hook": "web_hook", "channel": "channel_id", "plugin": "plugin_id", "run_event": "event_id",
                 "store": "bucket_id", "fetch": "bucket_id"}.get(kind)
     if id_field and not re.fullmatch(r"\w+", str(item.get(id_field) or "")):
-        raise EventError(f"Malformed action: {kind} needs {id_field}")
+        return f"{kind} needs {id_field}"
     if kind == "email":
         users, email = item.get("users") or [], item.get("email") or ""
         if not isinstance(users, list) or not isinstance(email, str) or not (users or email.strip()):
-            raise EventError("Malformed action: email needs users or an email address")
+            return "email needs users or an email address"
     if kind == "tag" and (not isinstance(item.get("tags"), list) or not item["tags"]):
-        raise EventError("Malformed action: tag needs a non-empty tags list")
+        return "tag needs a non-empty tags list"
     if kind == "label" and (not isinstance(item.get("label"), str) or re.search(r"[<>]", item["label"])):
-        raise EventError("Malformed action: label must be text without < or >")
+        return "label must be text without < or >"
+    return None
 
 
 def prepare_event(event: dict[str, Any], event_id: str) -> dict[str, Any]:

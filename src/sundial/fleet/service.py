@@ -222,7 +222,7 @@ class FleetService:
         sid = sock.server_id
         stored = self.offline.pop(sid, None) or await self.store.get(sid)
         record = joined_record(server_id=sid, hostname=sock.hostname, ip=sock.ip, socket_id=sock.socket_id,
-                               hello=sock.hello, stored=stored, now=time.time())
+                               hello=sock.hello, stored=stored, now=int(time.time()))
         assign_groups(record, self.services.list("groups").all())
         record["keywords"] = keywords(record)
         self.online[sid] = record
@@ -276,7 +276,7 @@ class FleetService:
             return
         del self.online[sock.server_id]
         self.metrics.forget_quick(sock.server_id)
-        record["modified"] = time.time()
+        record["modified"] = int(time.time())  # record times are whole seconds (events spec §1)
         record.pop("socket_id", None)
         self._cache_offline(record)
         self.services.jobs.server_offline(sock.server_id)
@@ -440,7 +440,7 @@ class FleetService:
         changes = {k: v for k, v in fields.items() if k not in LOCKED_FIELDS}
         if "groups" in changes and "autoGroup" not in changes:
             changes["autoGroup"] = False
-        record.update(changes, modified=time.time())
+        record.update(changes, modified=int(time.time()))
         assign_groups(record, self.services.list("groups").all())
         if not allowed(list(record["groups"])):
             raise FleetError("access", "You must keep at least one group you have access to.")

@@ -162,9 +162,15 @@ def expand_params(job: dict[str, Any], field_ids: list[str]) -> None:
                 job[name] = value
 
 
+# Tags the finish step adds (events spec §4.5 step 7); they describe one attempt's outcome.
+SYSTEM_TAGS = frozenset({"_success", "_error", "_retried", "_last", "_test", "_files"})
+
+
 def final_tags(job: dict[str, Any], known: set[str]) -> list[str]:
-    """Known tags (deduped, `tag` limit applied) plus the system tags of the outcome."""
-    tags = [t for t in dict.fromkeys(job.get("tags") or []) if isinstance(t, str) and (t in known or t.startswith("_"))]
+    """Known tags (deduped, `tag` limit applied) plus the system tags of the outcome; system tags
+    carried over from a failed attempt (a retry copies its tags) are dropped first."""
+    tags = [t for t in dict.fromkeys(job.get("tags") or [])
+            if isinstance(t, str) and t not in SYSTEM_TAGS and (t in known or t.startswith("_"))]
     tag_limit = first_enabled(job.get("limits") or [], "tag")
     if tag_limit and isinstance(tag_limit.get("amount"), int | float):
         tags = tags[:int(tag_limit["amount"])]
@@ -186,7 +192,9 @@ def chain_tags(tags: list[str], retried: bool) -> list[str]:
 
 
 def completion_conditions(job: dict[str, Any]) -> list[str]:
-    """Which action conditions fire at the end (none when the job was retried)."""
+    """Which action conditions fire at the end (none when the job was retried). Conditions fire
+    before the finish step adds the system tags (§4.5 steps 6-7), so `tag:_success` and the
+    other system tags never fire, as in xyOps."""
     if job.get("retried"):
         return []
     conditions = ["complete"]
@@ -196,7 +204,7 @@ def completion_conditions(job: dict[str, Any]) -> list[str]:
         conditions.append(code if code in ("warning", "critical", "abort") else "user")
     else:
         conditions.append("success")
-    conditions += [f"tag:{t}" for t in job.get("tags") or [] if isinstance(t, str)]
+    conditions += [f"tag:{t}" for t in job.get("tags") or [] if isinstance(t, str) and t not in SYSTEM_TAGS]
     return conditions
 
 

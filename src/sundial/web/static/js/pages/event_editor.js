@@ -93,38 +93,16 @@ function fieldByTitle(message) {
   return null;
 }
 
-// The action or limit row a message is about: a plugin row holding the named parameter, the
-// plugin row naming a missing plugin, or the first row of the named type (lacking the named field).
-function rowFor(list, message) {
-  let control = null;
-  let index = list.findRow((item, node) => {
-    control = item.type === 'plugin' ? paramByTitle(node, message) : null;
-    return control !== null;
-  });
-  if (index >= 0) return [index, control];
-  const plugin = /not an Action Plugin: (\S+)/.exec(message);
-  if (plugin) return [list.findRow((item) => item.type === 'plugin' && String(item.plugin_id) === plugin[1]), null];
-  const named = /^Malformed (?:action|limit): (\w+)(?: needs (\w+))?/.exec(message);
-  if (named && list.spec.types[named[1]]) {
-    index = named[2] ? list.findRow((item) => item.type === named[1] && !item[named[2]]) : -1;
-    return [index >= 0 ? index : list.findRow((item) => item.type === named[1]), null];
-  }
-  return [-1, null];
-}
-
 function markRow(message) {
-  const entry = /trigger entry #(\d+)/i.exec(message);
+  const entry = /(trigger|action|limit) entry #(\d+)/i.exec(message);
   if (entry) {
-    const index = Number(entry[1]) - 1;
-    const row = lists.trigger.rows[index];
-    lists.trigger.markInvalid(index, row ? paramByTitle(row.node, message) : null);
+    const list = lists[entry[1].toLowerCase()];
+    const index = Number(entry[2]) - 1;
+    const row = list.rows[index];
+    list.markInvalid(index, row ? paramByTitle(row.node, message) : null);
     return true;
   }
-  const list = /^Malformed action/i.test(message) ? lists.action : (/^Malformed limit/i.test(message) ? lists.limit : null);
-  const [index, control] = list ? rowFor(list, message) : [-1, null];
-  if (index < 0) return false;
-  list.markInvalid(index, control);
-  return true;
+  return false;
 }
 
 function showSectionError(message, field = null) {
