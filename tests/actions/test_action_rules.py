@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import http.server
+import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -59,7 +60,8 @@ def test_text_template_choice_and_display_helpers() -> None:
     data = job_hook_data(job, {"condition": "success"}, site=site, event={"title": "E"}, category=None, plugin=None,
                          server={"hostname": "web1.corp.example", "title": "Web"})
     assert data["text"] == "Sundial done j1" and data["nice_server"] == "Web (web1.corp.example)"
-    assert data["nice_hostname"] == "web1" and data["env"] == {}
+    assert data["nice_hostname"] == "web1" and data["env"].get("PATH") == os.environ.get("PATH")
+    assert not [k for k in data["env"] if k.upper().startswith(("SUNDIAL_", "XYOPS_"))]
     assert data["links"] == {"job_details": "https://ops.example/#Job?id=j1",
                              "job_log": "https://ops.example/api/app/download_job_log?id=j1&t=tok",
                              "job_files": "- https://ops.example/files/jobs/j1/x/report.txt"}
