@@ -1,4 +1,5 @@
-"""forgot_password / reset_password (users-and-privileges.md §6) against a local SMTP server,
+"""forgot_password / reset_password (users-and-privileges.md §6) and the changed_password notice
+of `/api/user/update`, against a local SMTP server,
 on both storage back ends: the e-mailed one-time key, the refusals, lockout and throttling."""
 
 from __future__ import annotations
@@ -121,3 +122,20 @@ def test_fifth_request_within_an_hour_is_silently_dropped(mailed, uid):
     wait_for(lambda: _mails_to(sink, f"{marker}@Example.com"), 15, "the marker e-mail")
     assert len(_mails_to(sink, f"{name}@Example.com")) == 4
     anon.close()
+
+
+def test_own_password_change_mails_a_notice_without_the_password(mailed, uid):
+    proc, sink = mailed
+    name = "c" + uid
+    _make_user(proc, name)
+    me = login(proc.url, name, "old-" + name)
+    me.ok("update", {"username": name, "old_password": "old-" + name, "full_name": "Renamed"}, ns="user")
+    me.ok("update", {"username": name, "old_password": "old-" + name, "new_password": "changed-" + uid},
+          ns="user")
+    message = wait_for(lambda: (found := _mails_to(sink, f"{name}@Example.com")) and found[0], 15, "notice")
+    assert "password was changed" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    assert name in text and "127.0.0.1" in text
+    assert "changed-" + uid not in message.as_string() and "old-" + name not in message.as_string()
+    me.close()
+    assert len(_mails_to(sink, f"{name}@Example.com")) == 1  # the profile-only update sent nothing

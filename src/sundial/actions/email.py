@@ -232,3 +232,18 @@ def password_reset_message(user: Mapping[str, Any], link: str, expires: str, pro
     inner = (f"<h2 style=\"margin:0 0 12px 0\">{esc(subject)}</h2><p>{esc(intro)}</p>"
              f"<p><a href=\"{esc(link, quote=True)}\">Reset your password</a></p><p>{esc(outro)}</p>")
     return Message(to=[str(user.get("email") or "")], subject=subject, text=text, html=_wrap_html(inner))
+
+
+def password_changed_message(user: Mapping[str, Any], when: str, ip: str, product: str) -> Message:
+    """The notice after a self-service password change, so an owner spots a change they did not make.
+    It names the time and client address, never the password."""
+    name = str(user.get("full_name") or user.get("username") or "")
+    subject = f"{product}: Your password was changed"
+    intro = (f"Hello {name}, the password of the {product} account '{user.get('username', '')}' "
+             f"was changed on {when}" + (f" from {ip}." if ip else "."))
+    outro = ("If you did not change it, reset your password at once with the 'Forgot password' link "
+             "and tell your administrator.")
+    text = f"{intro}\n\n{outro}\n"
+    esc = html.escape
+    inner = f"<h2 style=\"margin:0 0 12px 0\">{esc(subject)}</h2><p>{esc(intro)}</p><p>{esc(outro)}</p>"
+    return Message(to=[str(user.get("email") or "")], subject=subject, text=text, html=_wrap_html(inner))

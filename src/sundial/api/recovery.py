@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from pydantic import StringConstraints
 
-from sundial.actions.email import EmailError, password_reset_message
+from sundial.actions.email import Message, password_reset_message
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
 from sundial.api.params import Params
 from sundial.api.registry import PUBLIC, VerbRouter
+from sundial.api.usermail import mail_later
 from sundial.auth.recovery import PasswordRecovery, RecoveryError
 from sundial.services import Services
 
 router = VerbRouter()
-_background: set[asyncio.Task[None]] = set()
 
 Name = Annotated[str, StringConstraints(max_length=128, min_length=1)]
 
@@ -54,27 +53,17 @@ async def forgot_password(call: Call, p: ForgotParams) -> dict[str, Any]:
         p.username, p.email, call.client)
     if issued is not None:
         user, record = issued
-        task = asyncio.create_task(_send(call.services, user, record["key"], float(record["expires"])))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        mail_later(call.services, _reset_message(call.services, user, record["key"], float(record["expires"])),
+                   "password reset", user["username"])
     return {"code": 0}
 
 
-async def _send(services: Services, user: dict[str, Any], key: str, expires: float) -> None:
-    """Deliver the reset e-mail; a failure is logged (without the key), never shown to the caller."""
+def _reset_message(services: Services, user: dict[str, Any], key: str, expires: float) -> Message:
+    """The reset e-mail; the key appears only in its link, never in a log line."""
     config = services.config
     link = reset_link(str(config.get("base_app_url") or ""), user["username"], key)
     when = datetime.fromtimestamp(expires).strftime("%Y-%m-%d %H:%M %Z").strip()
-    message = password_reset_message(user, link, when, str(config.get("client.name") or "Sundial"))
-    log = services.logger("User")
-    if services.actions is None:
-        return
-    try:
-        await services.actions.send_email(message)
-    except EmailError as exc:
-        log.error("email", f"Failed to send the password reset e-mail for user {user['username']}: {exc}")
-        return
-    log.debug(5, f"Sent a password reset e-mail for user {user['username']}", {"at": int(time.time())})
+    return password_reset_message(user, link, when, str(config.get("client.name") or "Sundial"))
 
 
 @router.verb("reset_password", ResetParams, ns="user", auth=PUBLIC, primary_only=True)

@@ -5,15 +5,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from sundial.actions.email import password_changed_message
 from sundial.api.call import Call
 from sundial.api.dispatch import principal_for, require_admin_session
 from sundial.api.errors import ApiError
 from sundial.api.params import Params, StrList, strip_html
 from sundial.api.registry import ADMIN, PUBLIC, SESSION, USER, VerbRouter
+from sundial.api.usermail import mail_later
 from sundial.auth.accounts import AccountError
 from sundial.auth.apikeys import redacted
 from sundial.auth.users import LoginError, sanitized
@@ -217,7 +220,19 @@ async def self_update(call: Call, p: SelfUpdateParams) -> dict[str, Any]:
         user = await call.services.accounts.self_update(me, p.fields_set(), call.client)
     except AccountError as exc:
         raise _account_error(exc) from None
+    if p.new_password:
+        _notify_password_changed(call, user)
     return {"code": 0, "user": sanitized(user)}
+
+
+def _notify_password_changed(call: Call, user: dict[str, Any]) -> None:
+    """The `changed_password` notice (core-api `update`): tells the owner when and from where."""
+    if not user.get("email"):
+        return
+    when = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime()).strip()
+    product = str(call.services.config.get("client.name") or "Sundial")
+    message = password_changed_message(user, when, call.client.ip, product)
+    mail_later(call.services, message, "password changed", user["username"])
 
 
 @router.verb("delete", ns="user", auth=SESSION)
