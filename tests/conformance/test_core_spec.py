@@ -204,3 +204,25 @@ def test_ill_formed_username_on_admin_user_verbs_is_malformed(admin: Api, verb: 
 def test_user_manager_errors_are_http_200_on_versioned_paths(conductor):
     resp = httpx.post(conductor.url + "/api/user/admin_get_user/v1", json={"username": "someone"})
     assert resp.status_code == 200 and resp.json()["code"] == "session"
+
+
+@pytest.mark.parametrize("verb,extra", [
+    ("search_jobs", {}), ("search_activity", {}), ("search_servers", {}),
+    ("search_revision_history", {"type": "tags"}), ("get_event_history", {}),
+])
+def test_search_limit_zero_means_the_default_of_one_row(admin: Api, uid, verb: str, extra: dict[str, Any]):
+    # core-api.md §4: database searches page 1 row by default; xyOps reads `limit:0` as "not given"
+    admin.ok("create_tag", {"id": "t" + uid, "title": "Zero"})
+    admin.ok("update_tag", {"id": "t" + uid, "title": "Zero again"})
+    if verb == "get_event_history":
+        admin.ok("create_event", {"id": "e" + uid, "title": "Zero", "enabled": True, "category": "general",
+                                  "plugin": "shellplug", "targets": ["main"], "algo": "random", "triggers": [],
+                                  "params": {"script": "#!/bin/sh\n"}})
+        admin.ok("update_event", {"id": "e" + uid, "title": "Zero again"})
+        extra = {"id": "e" + uid}
+    default = admin.ok(verb, extra)
+    for zero in (0, "0"):
+        data = admin.ok(verb, {**extra, "limit": zero})
+        assert data["rows"] == default["rows"] and data["list"] == default["list"]
+        assert len(data["rows"]) == min(1, data["list"]["length"])
+    assert admin.call(verb, {**extra, "limit": -1})["code"] == "api"

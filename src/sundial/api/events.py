@@ -9,7 +9,7 @@ from pydantic import Field
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
 from sundial.api.listing import Rendered, list_reply
-from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, StrList, Title
+from sundial.api.params import Flag, Icon, IdParams, Notes, ObjectId, Params, SearchLimit, StrList, Title
 from sundial.api.registry import USER, VerbRouter
 from sundial.events.validation import EventError
 
@@ -156,7 +156,7 @@ async def delete_event(call: Call, p: DeleteEventParams) -> dict[str, Any]:
 
 class HistoryParams(IdParams):
     offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=1, ge=1, le=1000)
+    limit: SearchLimit = Field(default=1, ge=1, le=1000)
 
 
 @router.verb("get_event_history", HistoryParams, auth=USER)

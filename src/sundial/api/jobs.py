@@ -20,7 +20,7 @@ from sundial.api.errors import ApiError
 from sundial.api.events import check_access
 from sundial.api.jobparams import job_params
 from sundial.api.jobtools import purge_job
-from sundial.api.params import CsvList, Flag, ObjectId, Params, StrList
+from sundial.api.params import CsvList, Flag, ObjectId, Params, SearchLimit, StrList
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
 from sundial.api.uploads import store_uploads
 from sundial.jobs.build import LaunchError, log_token, meta_line
@@ -68,7 +68,7 @@ class ActiveParams(Params):
 class SearchJobsParams(Params):
     query: str = Field(default="*", max_length=MAX_QUERY_LENGTH)
     offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=1, ge=1, le=100000)
+    limit: SearchLimit = Field(default=1, ge=1, le=100000)
     sort_by: str = "_id"
     sort_dir: int = -1
     verbose: Flag | None = None

@@ -86,6 +86,15 @@ def _csv_to_list(value: Any) -> Any:
 CsvList = Annotated[StrList, BeforeValidator(_csv_to_list)]
 
 
+def _zero_is_default(value: Any) -> Any:
+    """xyOps reads `limit:0` as "not given"; database searches then page their default of 1 row."""
+    return 1 if value in (0, "0") and not isinstance(value, bool) else value
+
+
+# The `limit` of database searches (`search_*`, `get_event_history`): 0 means the default, 1 (core-api §4).
+SearchLimit = Annotated[int, BeforeValidator(_zero_is_default)]
+
+
 def find_reserved_key(value: Any, depth: int = 0) -> str | None:
     """Prototype words as keys anywhere in the params (xyOps crashed on `__proto__`)."""
     if depth > 64:

@@ -17,7 +17,7 @@ from sundial import __version__
 from sundial.api.call import Call
 from sundial.api.dispatch import principal_for
 from sundial.api.errors import ApiError
-from sundial.api.params import Flag, Icon, ObjectId, Params, StrList, Title
+from sundial.api.params import Flag, Icon, ObjectId, Params, SearchLimit, StrList, Title
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
 from sundial.api.stats import cpu_percent, rss_bytes
 from sundial.fleet.install import InstallDenied, install_script, request_base_url, token_base_url, upgrade_script
@@ -182,7 +182,7 @@ async def delete_server(call: Call, p: DeleteServerParams) -> dict[str, Any]:
 class SearchServersParams(Params):
     query: str = Field(default="*", max_length=MAX_QUERY_LENGTH)
     offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=1, ge=1, le=1000)  # every search_* pages 1 row by default (core-api §4)
+    limit: SearchLimit = Field(default=1, ge=1, le=1000)  # every search_* pages 1 row by default (core-api §4)
     sort_by: str = Field(default="_id", max_length=64)
     sort_dir: int = -1
 

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.params import RESERVED_WORDS, CsvList, Flag, Params
+from sundial.api.params import RESERVED_WORDS, CsvList, Flag, Params, SearchLimit
 from sundial.api.registry import ADMIN, USER, VerbRouter
 from sundial.api.stats import cpu_percent, rss_bytes
 from sundial.auth.apikeys import redacted
@@ -24,7 +24,7 @@ router = VerbRouter()
 class SearchParams(Params):
     query: str = Field(default="*", max_length=MAX_QUERY_LENGTH)
     offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=1, ge=1, le=10000)
+    limit: SearchLimit = Field(default=1, ge=1, le=10000)
     sort_by: str = "_id"
     sort_dir: int = -1
 
