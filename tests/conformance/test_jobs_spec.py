@@ -83,6 +83,16 @@ def test_get_event_of_a_missing_id_is_notfound(admin: Api, uid: str) -> None:
         {"code": "notfound", "description": f"Failed to locate event: e{uid}"}
 
 
+def test_event_history_of_a_missing_or_deleted_event_is_an_event_error(admin: Api, uid: str) -> None:
+    """xyOps answers code `event` rather than an empty history (see docs/compatibility.md)."""
+    missing = {"code": "event", "description": f"Event not found: e{uid}"}
+    assert admin.call("get_event_history", {"id": "e" + uid}) == missing
+    admin.ok("create_event", shell_event(uid))
+    assert admin.ok("get_event_history", {"id": "e" + uid})["list"]["length"] == 1
+    admin.ok("delete_event", {"id": "e" + uid})
+    assert admin.call("get_event_history", {"id": "e" + uid}) == missing
+
+
 # -- run_event refusals (events spec §5, §12; triggers spec §2) ------------------------------------
 
 @pytest.fixture

@@ -161,10 +161,12 @@ class HistoryParams(IdParams):
 
 @router.verb("get_event_history", HistoryParams, auth=USER)
 async def get_event_history(call: Call, p: HistoryParams) -> dict[str, Any]:
-    """Activity rows (changes) of one event, newest first."""
+    """Activity rows (changes) of one event, newest first; an unknown (or deleted) event is code `event`,
+    as in xyOps, so a mistyped id is not mistaken for an event nobody has changed."""
     event = call.services.events.get(p.id)
-    if event is not None:
-        check_access(call, event)
+    if event is None:
+        raise ApiError("event", f"Event not found: {p.id}")
+    check_access(call, event)
     rows, total = await call.services.activity.search(f"keywords:{p.id}", offset=p.offset, limit=p.limit)
     for row in rows:
         for key in ("ip", "ips", "headers"):
