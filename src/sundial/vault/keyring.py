@@ -216,7 +216,7 @@ class Keyring:
     def decrypt_fields(self, record: object, secret_id: str) -> Fields:
         return self.open_record(record, secret_id)[0]
 
-    def _is_warm(self, record: object) -> bool:
+    def is_warm(self, record: object) -> bool:
         """True when the first key to be tried has this record's derivation cached."""
         blob = SealedBlob.from_record(record)
         return self.cache.has(self.candidates(blob.epoch)[0].key, blob.salt)
@@ -234,7 +234,7 @@ class Keyring:
 
     async def open_record_async(self, record: object, secret_id: str) -> tuple[Fields, KeySlot]:
         """Warm records are opened inline (microseconds); cold ones in a thread (scrypt)."""
-        if self._is_warm(record):
+        if self.is_warm(record):
             return self.open_record(record, secret_id)
         return await asyncio.to_thread(self.open_record, record, secret_id)
 

@@ -67,6 +67,7 @@ from sundial.vault.startup import (
     shadowed_env_hint,
 )
 from sundial.vault.validation import field_names, validate_assignments, validate_fields, validate_object_id
+from sundial.vault.warmup import RecordWarmer
 
 METADATA_DEFAULTS: dict[str, Any] = {"enabled": True, "icon": "", "notes": "", "events": [], "categories": [],
                                      "plugins": [], "web_hooks": []}
@@ -230,6 +231,7 @@ class VaultService:
         self._warm: asyncio.Future[int] | None = None  # the derivation of write salts running now, if any
         self._first_salts: asyncio.Future[int] | None = None  # the start-up one
         self._turn: asyncio.Future[None] | None = None  # the latest write's turn (see _encrypt_in_order)
+        self._warmer: RecordWarmer | None = None  # derives every record's key after start (see warmup)
 
     # -- start-up ------------------------------------------------------------------------------
     async def open(self, *, strict: bool = False) -> StartDecision:
@@ -299,7 +301,9 @@ class VaultService:
             self.log.debug(1, note)
 
     async def _prewarm(self) -> None:
-        """Derive the keys of the most used salts in the background, so first reads are fast."""
+        """Derive the keys of the most used salts first, so first reads are fast; then every
+        other record's on a low-priority thread, so a rotation after a restart costs no more
+        than one on a long-running conductor."""
         ring = self.keyring
         salts = Counter(rec.get("salt") for rec in self._records.values() if isinstance(rec.get("salt"), str))
         for salt, _count in salts.most_common(PREWARM_SALTS):
@@ -307,12 +311,26 @@ class VaultService:
             if sample is not None:
                 with contextlib.suppress(VaultError):
                     await ring.decrypt_fields_async(sample[1], sample[0])
+        self._warm_all()
+
+    def _warm_all(self) -> None:
+        """(Re)start the background warmer over the records as they are now."""
+        self._stop_warmer()
+        if not self.rotating:
+            self._warmer = RecordWarmer(self.keyring, self._records.items()).start()
+
+    def _stop_warmer(self) -> None:
+        if self._warmer is not None:
+            self._warmer.stop()
+            self._warmer = None
 
     async def reload(self) -> None:
         """Re-read encrypted records (after an import or SIGHUP) so delivery matches storage."""
         self._records = await store.read_secret_records(self.storage)
         self._plain.clear()
         self._versions.update(self._records.keys())
+        if self._keyring is not None:
+            self._warm_all()
 
     async def _salt_ready(self) -> None:
         """The first writes wait for the start-up salts (in arrival order) rather than each start a
@@ -346,6 +364,7 @@ class VaultService:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self._stop_warmer()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -586,6 +605,7 @@ class VaultService:
     async def rotate(self, new: SecretKey, *, model: str, progress: Progress | None = None) -> RotationOutcome:
         """Move every secret to `new`: all or nothing, resumable from any crash point."""
         async with self._rotation_lock:
+            self._stop_warmer()  # the rotation derives what is left on every core itself
             ring = self.keyring
             old = ring.current
             slot = ring.begin_rotation(new)
