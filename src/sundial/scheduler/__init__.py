@@ -1,1 +1,1 @@
-"""Scheduler: timing objects, trigger kinds and (later) the tick loop and catch-up."""
+"""Scheduler: timing objects, trigger kinds, the minute loop with catch-up, exactly-once slots, plugins."""
