@@ -229,3 +229,40 @@ def retry_copy(job: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(delay, int | float) and delay > 0:
         nxt.update(state="retry_delay", until=round(time.time() + delay, 3))
     return nxt
+
+
+# Heavy fields kept beside the live job ("job details", events-and-jobs.md §3), not in it.
+DETAIL_KEYS = ("input", "data", "files", "workflowData", "serverData", "wfJobData")
+# What a satellite's update may never set on the conductor's copy of a job (§4.3).
+NEVER_FROM_AGENT = ("activity", "log_file", "log_file_size", "actions", "limits", "tags", "id", "event",
+                    "server", "started", "final")
+
+
+def split_details(job: dict[str, Any]) -> dict[str, Any]:
+    """Take the heavy detail fields out of a job, returned as its details."""
+    return {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+
+
+def merge_agent_update(job: dict[str, Any], details: dict[str, Any], update: dict[str, Any]) -> None:
+    """Apply a satellite's partial job: `push` appends (pushed actions marked `source: job`), detail
+    fields go to `details`, fields the agent may not set are ignored, the rest overwrite."""
+    job["updated"] = round(time.time(), 3)
+    job["remote"] = True
+    for key, value in update.items():
+        if key in NEVER_FROM_AGENT:
+            continue
+        if key == "push" and isinstance(value, dict):
+            _apply_push(job, value)
+        elif key in DETAIL_KEYS:
+            details[key] = value
+        else:
+            job[key] = value
+
+
+def _apply_push(job: dict[str, Any], push: dict[str, Any]) -> None:
+    for key, items in push.items():
+        if not isinstance(items, list):
+            continue
+        if key == "actions":
+            items = [{**a, "source": "job"} for a in items if isinstance(a, dict)]
+        job[key] = list(job.get(key) or []) + items

@@ -15,28 +15,29 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from sundial.jobs.build import (
+    DETAIL_KEYS,
     LaunchError,
     chain_tags,
     completion_conditions,
     final_tags,
     first_enabled,
+    merge_agent_update,
     meta_line,
     normalize_code,
     retry_copy,
+    split_details,
 )
 from sundial.jobs.daystats import DayCounters, local_day, stat_names
 from sundial.jobs.logs import JobLogs
 from sundial.jobs.queues import JobIndex, job_weight
 from sundial.jobs.select import candidates, pick, server_cap, with_room
+from sundial.jobs.stageclock import StageClock
 from sundial.jobs.store import JobStore
 from sundial.jobs.wording import bytes_text, seconds_text
 from sundial.live.bus import LiveBus
 from sundial.live.feeds import JobFeed
 from sundial.logs import Logger
 
-DETAIL_KEYS = ("input", "data", "files", "workflowData", "serverData", "wfJobData")
-NEVER_FROM_AGENT = ("activity", "log_file", "log_file_size", "actions", "limits", "tags", "id", "event",
-                    "server", "started", "final")
 DELAY_STATES = ("start_delay", "retry_delay")
 WAITING_STATES = ("queued", "ready", *DELAY_STATES)
 SWEEP_SECONDS = 5.0
@@ -104,9 +105,7 @@ class JobManager:
         self._sweeper: asyncio.Task[None] | None = None
         self._minute: tuple[int, int] = (0, 0)
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
-        # Monotonic marks per job (accept, stored, launched, reported), logged at debug level 9
-        # when it ends: where a job's time went between `run_event` and its final record.
-        self._clock: dict[str, dict[str, float]] = {}
+        self._clock = StageClock()
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -130,7 +129,7 @@ class JobManager:
         """After a restart: running jobs wait for their satellite; unsent ones continue."""
         for job in await self.store.unfinished():
             job_id = job["id"]
-            self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+            self.details[job_id] = split_details(job)
             self.active[job_id] = job
             self.index.track(job)
             if job.get("state") in ("active", "starting", "finishing"):
@@ -214,8 +213,8 @@ class JobManager:
 
     def _admit(self, job: dict[str, Any]) -> None:
         """What every accepted job gets before it is stored: its details split off, its first meta line."""
-        self._clock[job["id"]] = {"accept": time.monotonic()}
-        self.details[job["id"]] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+        self._clock.accepted(job["id"])
+        self.details[job["id"]] = split_details(job)
         meta_line(job, f"Job starting: source {job.get('source', 'user')}, event {job.get('event')}")
 
     def _place(self, job: dict[str, Any]) -> dict[str, Any] | None:
@@ -237,8 +236,8 @@ class JobManager:
     def adopt(self, job: dict[str, Any]) -> None:
         """Take over a job its caller already stored (in its own transaction) and start moving it."""
         job_id = job["id"]
-        self._clock[job_id] = {"accept": time.monotonic()}
-        self.details[job_id] = {k: job.pop(k) for k in DETAIL_KEYS if k in job}
+        self._clock.accepted(job_id)
+        self.details[job_id] = split_details(job)
         self.active[job_id] = job
         self.index.track(job)
         self.live.job_changed(job)
@@ -508,29 +507,10 @@ class JobManager:
                 self._check_resource_limits(job)
 
     def _merge_update(self, job: dict[str, Any], update: dict[str, Any]) -> None:
-        details = self.details.setdefault(job["id"], {})
-        job["updated"] = round(time.time(), 3)
-        job["remote"] = True
-        for key, value in update.items():
-            if key in NEVER_FROM_AGENT:
-                continue
-            if key == "push" and isinstance(value, dict):
-                self._apply_push(job, value)
-            elif key in DETAIL_KEYS:
-                details[key] = value
-            else:
-                job[key] = value
+        merge_agent_update(job, self.details.setdefault(job["id"], {}), update)
         if "state" in update:
             self.index.update(job)
         self.live.job_changed(job)
-
-    def _apply_push(self, job: dict[str, Any], push: dict[str, Any]) -> None:
-        for key, items in push.items():
-            if not isinstance(items, list):
-                continue
-            if key == "actions":
-                items = [{**a, "source": "job"} for a in items if isinstance(a, dict)]
-            job[key] = list(job.get(key) or []) + items
 
     def handle_log(self, server_id: str, data: dict[str, Any]) -> None:
         job = self.active.get(str(data.get("id")))
@@ -612,28 +592,17 @@ class JobManager:
         if job is not None:
             self.live.job_gone(job)
         self.details.pop(job_id, None)
-        self._clock.pop(job_id, None)
+        self._clock.forget(job_id)
         for handle in self._timers.pop(job_id, []):
             handle.cancel()
 
     def _mark(self, job_id: str, stage: str) -> None:
-        marks = self._clock.get(job_id)
-        if marks is not None:
-            marks[stage] = time.monotonic()
+        self._clock.mark(job_id, stage)
 
     def _log_timing(self, job_id: str) -> None:
-        """Level 9: milliseconds spent in each stage, e.g. `store 1.9 launch 0.2 satellite 8.1 final 1.7`."""
-        marks = self._clock.get(job_id)
-        if marks is None:
-            return
-        marks["saved"] = time.monotonic()
-        names = {"stored": "store", "launched": "launch", "reported": "satellite", "saved": "final"}
-        stages, last = [], marks["accept"]
-        for key, label in names.items():
-            if key in marks:
-                stages.append(f"{label} {(marks[key] - last) * 1000:.1f}")
-                last = marks[key]
-        self.log.debug(9, f"Job {job_id} timing (ms): {' '.join(stages)}")
+        summary = self._clock.summary(job_id)
+        if summary is not None:
+            self.log.debug(9, f"Job {job_id} timing (ms): {summary}")
 
     def _record(self, job: dict[str, Any]) -> dict[str, Any]:
         return {**job, **self.details.get(job["id"], {})}
