@@ -21,16 +21,14 @@ def _skip_without_postgres(backend: str) -> None:
 def conductor(request: pytest.FixtureRequest) -> Iterator[ConductorProcess]:
     """One running conductor per storage back end, shared by the API tests."""
     _skip_without_postgres(request.param)
-    proc = ConductorProcess(request.param).start()
-    yield proc
-    proc.cleanup()
+    with ConductorProcess(request.param) as proc:
+        yield proc.start()
 
 
 @pytest.fixture(scope="session")
 def admin(conductor: ConductorProcess) -> Iterator[Api]:
-    api = login(conductor.url, "admin", "admin")
-    yield api
-    api.close()
+    with login(conductor.url, "admin", "admin") as api:
+        yield api
 
 
 @pytest.fixture(scope="session")

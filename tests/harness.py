@@ -121,6 +121,12 @@ class ConductorProcess:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    def __enter__(self) -> ConductorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
     def cleanup(self) -> None:
         self.stop()
         if getattr(self, "console", None):
@@ -160,6 +166,12 @@ class Api:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def login(base_url: str, username: str, password: str) -> Api:
     resp = httpx.post(base_url + "/api/user/login", json={"username": username, "password": password})
@@ -186,11 +198,6 @@ def satellite_node(home: Path, env: dict[str, str] | None = None,
                    settings: dict[str, Any] | None = None) -> Iterator[tuple[ConductorProcess, Api]]:
     """A conductor whose local satellite is online, with an admin session; both gone afterwards."""
     proc = ConductorProcess(home=home, env=env, settings={"local_satellite.enabled": True, **(settings or {})})
-    try:
-        proc.start()
-        api = login(proc.url, "admin", "admin")
+    with proc, login(proc.start().url, "admin", "admin") as api:  # a failed start still cleans up
         wait_for(lambda: api.ok("get_active_servers")["rows"], 60, "the local satellite to come online")
         yield proc, api
-        api.close()
-    finally:
-        proc.cleanup()

@@ -24,16 +24,14 @@ KEY = "backup-api-test-key"
 def server(request: pytest.FixtureRequest) -> Iterator[ConductorProcess]:
     if request.param == "postgres" and not postgres_reachable():
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
-    proc = ConductorProcess(request.param, env={"SUNDIAL_secret_key": KEY}).start(timeout=120)
-    yield proc
-    proc.cleanup()
+    with ConductorProcess(request.param, env={"SUNDIAL_secret_key": KEY}) as proc:
+        yield proc.start(timeout=120)
 
 
 @pytest.fixture(scope="module")
 def admin(server: ConductorProcess) -> Iterator[Api]:
-    api = login(server.url, "admin", "admin")
-    yield api
-    api.close()
+    with login(server.url, "admin", "admin") as api:
+        yield api
 
 
 def export(api: Api, params: dict[str, Any]) -> bytes:

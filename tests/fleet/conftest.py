@@ -20,16 +20,14 @@ FLEET_SETTINGS = {"WebServer.bind_address": "127.0.0.1", "hostname": "127.0.0.1"
 
 @pytest.fixture(scope="session")
 def fleet_conductor() -> Iterator[ConductorProcess]:
-    proc = ConductorProcess(env={"SUNDIAL_secret_key": SECRET}, settings=FLEET_SETTINGS).start(timeout=60)
-    yield proc
-    proc.cleanup()
+    with ConductorProcess(env={"SUNDIAL_secret_key": SECRET}, settings=FLEET_SETTINGS) as proc:
+        yield proc.start(timeout=60)
 
 
 @pytest.fixture(scope="session")
 def fleet_admin(fleet_conductor: ConductorProcess) -> Iterator[Api]:
-    api = login(fleet_conductor.url, "admin", "admin")
-    yield api
-    api.close()
+    with login(fleet_conductor.url, "admin", "admin") as api:
+        yield api
 
 
 @pytest.fixture

@@ -28,20 +28,17 @@ JOB_IDS = ["jmk00000000first", "jmk00000000secnd", "jmk00000000third"]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConductorProcess]:
     dead_proxy = f"http://127.0.0.1:{free_port()}"
-    proc = ConductorProcess(home=tmp_path_factory.mktemp("ops") / "home",
-                            settings={"WebServer.https": True, "WebServer.https_port": free_port(),
-                                      "db_maint.jobs.max_rows": 1, "Storage.backups": 2},
-                            env={"HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy, "NO_PROXY": ""})
-    proc.start(timeout=120)
-    yield proc
-    proc.cleanup()
+    settings = {"WebServer.https": True, "WebServer.https_port": free_port(), "db_maint.jobs.max_rows": 1,
+                "Storage.backups": 2}
+    env = {"HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy, "NO_PROXY": ""}
+    with ConductorProcess(home=tmp_path_factory.mktemp("ops") / "home", settings=settings, env=env) as proc:
+        yield proc.start(timeout=120)
 
 
 @pytest.fixture(scope="module")
 def admin(server: ConductorProcess) -> Iterator[Api]:
-    api = login(server.url, "admin", "admin")
-    yield api
-    api.close()
+    with login(server.url, "admin", "admin") as api:
+        yield api
 
 
 def test_https_answers_with_the_generated_certificate(server: ConductorProcess) -> None:
