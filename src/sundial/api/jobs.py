@@ -18,13 +18,14 @@ from starlette.responses import Response
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
 from sundial.api.events import check_access
-from sundial.api.jobparams import job_params
 from sundial.api.jobtools import purge_job
 from sundial.api.params import CsvList, Flag, ObjectId, Params, SearchLimit, StrList
 from sundial.api.registry import ADMIN, TOKEN, USER, VerbRouter
 from sundial.api.uploads import store_uploads
+from sundial.events.runparams import job_params
 from sundial.jobs.build import LaunchError, log_token, meta_line
 from sundial.jobs.launch import allows_manual_runs
+from sundial.plugins.params import ParamError
 from sundial.storage.schema import jobs as jobs_table
 from sundial.storage.search import MAX_QUERY_LENGTH, QueryError
 
@@ -99,7 +100,11 @@ async def run_event(call: Call, p: RunParams) -> dict[str, Any]:
     overrides = {k: v for k, v in p.fields_set().items() if k not in ("id", "title")}
     if event.get("type") != "workflow":
         plugin = services.lists["plugins"].get(str(event.get("plugin") or ""))
-        overrides["params"] = job_params(dict(p.params or {}), event, plugin, force_locked=not call.user.is_admin)
+        try:
+            overrides["params"] = job_params(dict(p.params or {}), event, plugin,
+                                             force_locked=not call.user.is_admin)
+        except ParamError as exc:
+            raise ApiError("api", str(exc)) from None
     if call.files:  # multipart: posted files join the job's input files
         owner = call.user.username or call.user.actor
         files = await store_uploads(call, f"files/{owner}", {"username": owner})

@@ -22,12 +22,13 @@ from starlette.responses import HTMLResponse, Response
 from sundial import __version__
 from sundial.api.call import Call
 from sundial.api.errors import ApiError
-from sundial.api.jobparams import job_params
 from sundial.api.jobs import MAX_WAIT_SECONDS
 from sundial.api.params import Params
 from sundial.api.registry import TOKEN, VerbRouter
 from sundial.api.uploads import check_file_limit, store_uploads
+from sundial.events.runparams import job_params
 from sundial.jobs.build import LaunchError
+from sundial.plugins.params import ParamError
 from sundial.scheduler.triggers import js_truthy
 
 router = VerbRouter()
@@ -87,7 +88,10 @@ async def magic(call: Call, p: Params) -> dict[str, Any]:
     event, trigger, _ = find_magic_event(call)
     params, data = _raw_params(call)
     plugin = None if event.get("type") == "workflow" else services.lists["plugins"].get(str(event.get("plugin") or ""))
-    overrides: dict[str, Any] = {"params": job_params(params, event, plugin), "input": dict(data or {})}
+    try:
+        overrides: dict[str, Any] = {"params": job_params(params, event, plugin), "input": dict(data or {})}
+    except ParamError as exc:
+        raise ApiError("api", str(exc)) from None
     workflow = event.get("workflow")
     if isinstance(workflow, dict) and not workflow.get("start") and trigger.get("id"):
         overrides["workflow"] = {**workflow, "start": trigger["id"]}

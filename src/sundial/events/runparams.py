@@ -2,13 +2,13 @@
 
 The request's values, then the event's saved ones, then field defaults; locked values stay
 what the administrator set; every plugin and field rule holds before anything is launched.
+Refusals are ParamError, which the API answers with code `api`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sundial.api.errors import ApiError
 from sundial.plugins.params import ParamError, reserved_override, validate_values
 from sundial.scheduler.triggers import js_truthy
 
@@ -20,7 +20,7 @@ def job_params(params: dict[str, Any], event: dict[str, Any], plugin: dict[str, 
     runs it: `force_locked=False`); required ones present; every plugin and field rule passed."""
     for key in params:
         if reserved_override(key):
-            raise ApiError("api", f"Reserved parameter name: {key}")
+            raise ParamError(f"Reserved parameter name: {key}")
     stored = event.get("params")
     saved: dict[str, Any] = stored if isinstance(stored, dict) else {}
     fields = [f for f in event.get("fields") or [] if isinstance(f, dict) and "id" in f]
@@ -31,11 +31,8 @@ def job_params(params: dict[str, Any], event: dict[str, Any], plugin: dict[str, 
     _force_locked(out, defs, lambda d: saved.get(d["id"], d.get("value")), "Missing required Plugin parameters.",
                   force_locked)
     _force_locked(out, fields, lambda f: f.get("value"), "Missing required event parameters.", force_locked)
-    try:
-        validate_values(defs, out)
-        validate_values(fields, out)
-    except ParamError as exc:
-        raise ApiError("api", str(exc)) from None
+    validate_values(defs, out)
+    validate_values(fields, out)
     return out
 
 
@@ -45,4 +42,4 @@ def _force_locked(params: dict[str, Any], defs: list[dict[str, Any]], stored: An
         if force and item.get("locked"):
             params[item["id"]] = stored(item)
     if any(item.get("required") and not js_truthy(params.get(item["id"])) for item in defs):
-        raise ApiError("api", missing)
+        raise ParamError(missing)
